@@ -26,9 +26,17 @@ function generate(outDir) {
   const files = protoFiles(protoDir);
   const js = join(outDir, 'proto.js');
   const dts = join(outDir, 'proto.d.ts');
-  execFileSync(bin('pbjs'), ['-t', 'static-module', '-w', 'es6', '--no-delimited', '--no-verify',
-    '--no-convert', '--keep-case', '-p', protoDir, '-o', js, ...files], { cwd: protoDir, stdio: 'inherit' });
-  execFileSync(bin('pbts'), ['--no-comments', '-o', dts, js], { stdio: 'inherit' });
+  const pbjs = (out, extra) =>
+    execFileSync(bin('pbjs'), ['-t', 'static-module', '-w', 'es6', '--no-delimited', '--no-verify',
+      '--no-convert', '--keep-case', ...extra, '-p', protoDir, '-o', out,
+      ...files.map((f) => join(protoDir, f))], { cwd: protoDir, stdio: 'inherit' });
+  // pbts reads types from the JSDoc of a commented build; the shipped JS has no comments (it is
+  // loaded by every shim start, so size is startup time).
+  const commented = join(outDir, 'proto.commented.js');
+  pbjs(commented, []);
+  execFileSync(bin('pbts'), ['--no-comments', '-o', dts, commented], { stdio: 'inherit' });
+  rmSync(commented);
+  pbjs(js, ['--no-comments']);
   for (const path of [js, dts]) writeFileSync(path, HEADER + readFileSync(path, 'utf8'));
   return [js, dts];
 }

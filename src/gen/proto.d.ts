@@ -2,31 +2,2800 @@
 import * as $protobuf from "protobufjs";
 import Long = require("long");
 
-export namespace ttrpc {
+export namespace containerd {
 
-    interface IKeyValue extends ttrpc.KeyValue.$Properties {
-    }
+    namespace events {
 
-    class KeyValue {
-        constructor(properties?: ttrpc.KeyValue.$Properties);
-        $unknowns?: Uint8Array[];
-        key: string;
-        value: string;
-        static create(properties: ttrpc.KeyValue.$Shape): ttrpc.KeyValue & ttrpc.KeyValue.$Shape;
-        static create(properties?: ttrpc.KeyValue.$Properties): ttrpc.KeyValue;
-        static encode(message: ttrpc.KeyValue.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): ttrpc.KeyValue & ttrpc.KeyValue.$Shape;
-        static getTypeUrl(prefix?: string): string;
-    }
-
-    namespace KeyValue {
-        interface $Properties {
-            key?: (string|null);
-            value?: (string|null);
-            $unknowns?: Uint8Array[];
+        interface ITaskCreate extends containerd.events.TaskCreate.$Properties {
         }
-        type $Shape = ttrpc.KeyValue.$Properties;
+
+        class TaskCreate {
+            constructor(properties?: containerd.events.TaskCreate.$Properties);
+            $unknowns?: Uint8Array[];
+            container_id: string;
+            bundle: string;
+            rootfs: containerd.types.Mount.$Properties[];
+            io?: (containerd.events.TaskIO.$Properties|null);
+            checkpoint: string;
+            pid: number;
+            static create(properties: containerd.events.TaskCreate.$Shape): containerd.events.TaskCreate & containerd.events.TaskCreate.$Shape;
+            static create(properties?: containerd.events.TaskCreate.$Properties): containerd.events.TaskCreate;
+            static encode(message: containerd.events.TaskCreate.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.events.TaskCreate & containerd.events.TaskCreate.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TaskCreate {
+            interface $Properties {
+                container_id?: (string|null);
+                bundle?: (string|null);
+                rootfs?: (containerd.types.Mount.$Properties[]|null);
+                io?: (containerd.events.TaskIO.$Properties|null);
+                checkpoint?: (string|null);
+                pid?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = containerd.events.TaskCreate.$Properties;
+        }
+
+        interface ITaskStart extends containerd.events.TaskStart.$Properties {
+        }
+
+        class TaskStart {
+            constructor(properties?: containerd.events.TaskStart.$Properties);
+            $unknowns?: Uint8Array[];
+            container_id: string;
+            pid: number;
+            static create(properties: containerd.events.TaskStart.$Shape): containerd.events.TaskStart & containerd.events.TaskStart.$Shape;
+            static create(properties?: containerd.events.TaskStart.$Properties): containerd.events.TaskStart;
+            static encode(message: containerd.events.TaskStart.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.events.TaskStart & containerd.events.TaskStart.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TaskStart {
+            interface $Properties {
+                container_id?: (string|null);
+                pid?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = containerd.events.TaskStart.$Properties;
+        }
+
+        interface ITaskDelete extends containerd.events.TaskDelete.$Properties {
+        }
+
+        class TaskDelete {
+            constructor(properties?: containerd.events.TaskDelete.$Properties);
+            $unknowns?: Uint8Array[];
+            container_id: string;
+            pid: number;
+            exit_status: number;
+            exited_at?: (google.protobuf.Timestamp.$Properties|null);
+            id: string;
+            static create(properties: containerd.events.TaskDelete.$Shape): containerd.events.TaskDelete & containerd.events.TaskDelete.$Shape;
+            static create(properties?: containerd.events.TaskDelete.$Properties): containerd.events.TaskDelete;
+            static encode(message: containerd.events.TaskDelete.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.events.TaskDelete & containerd.events.TaskDelete.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TaskDelete {
+            interface $Properties {
+                container_id?: (string|null);
+                pid?: (number|null);
+                exit_status?: (number|null);
+                exited_at?: (google.protobuf.Timestamp.$Properties|null);
+                id?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = containerd.events.TaskDelete.$Properties;
+        }
+
+        interface ITaskIO extends containerd.events.TaskIO.$Properties {
+        }
+
+        class TaskIO {
+            constructor(properties?: containerd.events.TaskIO.$Properties);
+            $unknowns?: Uint8Array[];
+            stdin: string;
+            stdout: string;
+            stderr: string;
+            terminal: boolean;
+            static create(properties: containerd.events.TaskIO.$Shape): containerd.events.TaskIO & containerd.events.TaskIO.$Shape;
+            static create(properties?: containerd.events.TaskIO.$Properties): containerd.events.TaskIO;
+            static encode(message: containerd.events.TaskIO.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.events.TaskIO & containerd.events.TaskIO.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TaskIO {
+            interface $Properties {
+                stdin?: (string|null);
+                stdout?: (string|null);
+                stderr?: (string|null);
+                terminal?: (boolean|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = containerd.events.TaskIO.$Properties;
+        }
+
+        interface ITaskExit extends containerd.events.TaskExit.$Properties {
+        }
+
+        class TaskExit {
+            constructor(properties?: containerd.events.TaskExit.$Properties);
+            $unknowns?: Uint8Array[];
+            container_id: string;
+            id: string;
+            pid: number;
+            exit_status: number;
+            exited_at?: (google.protobuf.Timestamp.$Properties|null);
+            static create(properties: containerd.events.TaskExit.$Shape): containerd.events.TaskExit & containerd.events.TaskExit.$Shape;
+            static create(properties?: containerd.events.TaskExit.$Properties): containerd.events.TaskExit;
+            static encode(message: containerd.events.TaskExit.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.events.TaskExit & containerd.events.TaskExit.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TaskExit {
+            interface $Properties {
+                container_id?: (string|null);
+                id?: (string|null);
+                pid?: (number|null);
+                exit_status?: (number|null);
+                exited_at?: (google.protobuf.Timestamp.$Properties|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = containerd.events.TaskExit.$Properties;
+        }
+
+        interface ITaskOOM extends containerd.events.TaskOOM.$Properties {
+        }
+
+        class TaskOOM {
+            constructor(properties?: containerd.events.TaskOOM.$Properties);
+            $unknowns?: Uint8Array[];
+            container_id: string;
+            static create(properties: containerd.events.TaskOOM.$Shape): containerd.events.TaskOOM & containerd.events.TaskOOM.$Shape;
+            static create(properties?: containerd.events.TaskOOM.$Properties): containerd.events.TaskOOM;
+            static encode(message: containerd.events.TaskOOM.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.events.TaskOOM & containerd.events.TaskOOM.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TaskOOM {
+            interface $Properties {
+                container_id?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = containerd.events.TaskOOM.$Properties;
+        }
+
+        interface ITaskExecAdded extends containerd.events.TaskExecAdded.$Properties {
+        }
+
+        class TaskExecAdded {
+            constructor(properties?: containerd.events.TaskExecAdded.$Properties);
+            $unknowns?: Uint8Array[];
+            container_id: string;
+            exec_id: string;
+            static create(properties: containerd.events.TaskExecAdded.$Shape): containerd.events.TaskExecAdded & containerd.events.TaskExecAdded.$Shape;
+            static create(properties?: containerd.events.TaskExecAdded.$Properties): containerd.events.TaskExecAdded;
+            static encode(message: containerd.events.TaskExecAdded.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.events.TaskExecAdded & containerd.events.TaskExecAdded.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TaskExecAdded {
+            interface $Properties {
+                container_id?: (string|null);
+                exec_id?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = containerd.events.TaskExecAdded.$Properties;
+        }
+
+        interface ITaskExecStarted extends containerd.events.TaskExecStarted.$Properties {
+        }
+
+        class TaskExecStarted {
+            constructor(properties?: containerd.events.TaskExecStarted.$Properties);
+            $unknowns?: Uint8Array[];
+            container_id: string;
+            exec_id: string;
+            pid: number;
+            static create(properties: containerd.events.TaskExecStarted.$Shape): containerd.events.TaskExecStarted & containerd.events.TaskExecStarted.$Shape;
+            static create(properties?: containerd.events.TaskExecStarted.$Properties): containerd.events.TaskExecStarted;
+            static encode(message: containerd.events.TaskExecStarted.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.events.TaskExecStarted & containerd.events.TaskExecStarted.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TaskExecStarted {
+            interface $Properties {
+                container_id?: (string|null);
+                exec_id?: (string|null);
+                pid?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = containerd.events.TaskExecStarted.$Properties;
+        }
+
+        interface ITaskPaused extends containerd.events.TaskPaused.$Properties {
+        }
+
+        class TaskPaused {
+            constructor(properties?: containerd.events.TaskPaused.$Properties);
+            $unknowns?: Uint8Array[];
+            container_id: string;
+            static create(properties: containerd.events.TaskPaused.$Shape): containerd.events.TaskPaused & containerd.events.TaskPaused.$Shape;
+            static create(properties?: containerd.events.TaskPaused.$Properties): containerd.events.TaskPaused;
+            static encode(message: containerd.events.TaskPaused.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.events.TaskPaused & containerd.events.TaskPaused.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TaskPaused {
+            interface $Properties {
+                container_id?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = containerd.events.TaskPaused.$Properties;
+        }
+
+        interface ITaskResumed extends containerd.events.TaskResumed.$Properties {
+        }
+
+        class TaskResumed {
+            constructor(properties?: containerd.events.TaskResumed.$Properties);
+            $unknowns?: Uint8Array[];
+            container_id: string;
+            static create(properties: containerd.events.TaskResumed.$Shape): containerd.events.TaskResumed & containerd.events.TaskResumed.$Shape;
+            static create(properties?: containerd.events.TaskResumed.$Properties): containerd.events.TaskResumed;
+            static encode(message: containerd.events.TaskResumed.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.events.TaskResumed & containerd.events.TaskResumed.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TaskResumed {
+            interface $Properties {
+                container_id?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = containerd.events.TaskResumed.$Properties;
+        }
+
+        interface ITaskCheckpointed extends containerd.events.TaskCheckpointed.$Properties {
+        }
+
+        class TaskCheckpointed {
+            constructor(properties?: containerd.events.TaskCheckpointed.$Properties);
+            $unknowns?: Uint8Array[];
+            container_id: string;
+            checkpoint: string;
+            static create(properties: containerd.events.TaskCheckpointed.$Shape): containerd.events.TaskCheckpointed & containerd.events.TaskCheckpointed.$Shape;
+            static create(properties?: containerd.events.TaskCheckpointed.$Properties): containerd.events.TaskCheckpointed;
+            static encode(message: containerd.events.TaskCheckpointed.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.events.TaskCheckpointed & containerd.events.TaskCheckpointed.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TaskCheckpointed {
+            interface $Properties {
+                container_id?: (string|null);
+                checkpoint?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = containerd.events.TaskCheckpointed.$Properties;
+        }
     }
+
+    namespace types {
+
+        interface IMount extends containerd.types.Mount.$Properties {
+        }
+
+        class Mount {
+            constructor(properties?: containerd.types.Mount.$Properties);
+            $unknowns?: Uint8Array[];
+            type: string;
+            source: string;
+            target: string;
+            options: string[];
+            static create(properties: containerd.types.Mount.$Shape): containerd.types.Mount & containerd.types.Mount.$Shape;
+            static create(properties?: containerd.types.Mount.$Properties): containerd.types.Mount;
+            static encode(message: containerd.types.Mount.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.types.Mount & containerd.types.Mount.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Mount {
+            interface $Properties {
+                type?: (string|null);
+                source?: (string|null);
+                target?: (string|null);
+                options?: (string[]|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = containerd.types.Mount.$Properties;
+        }
+
+        interface IEnvelope extends containerd.types.Envelope.$Properties {
+        }
+
+        class Envelope {
+            constructor(properties?: containerd.types.Envelope.$Properties);
+            $unknowns?: Uint8Array[];
+            timestamp?: (google.protobuf.Timestamp.$Properties|null);
+            namespace: string;
+            topic: string;
+            event?: (google.protobuf.Any.$Properties|null);
+            static create(properties: containerd.types.Envelope.$Shape): containerd.types.Envelope & containerd.types.Envelope.$Shape;
+            static create(properties?: containerd.types.Envelope.$Properties): containerd.types.Envelope;
+            static encode(message: containerd.types.Envelope.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.types.Envelope & containerd.types.Envelope.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Envelope {
+            interface $Properties {
+                timestamp?: (google.protobuf.Timestamp.$Properties|null);
+                namespace?: (string|null);
+                topic?: (string|null);
+                event?: (google.protobuf.Any.$Properties|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = containerd.types.Envelope.$Properties;
+        }
+
+        interface IRuntimeVersion extends containerd.types.RuntimeVersion.$Properties {
+        }
+
+        class RuntimeVersion {
+            constructor(properties?: containerd.types.RuntimeVersion.$Properties);
+            $unknowns?: Uint8Array[];
+            version: string;
+            revision: string;
+            static create(properties: containerd.types.RuntimeVersion.$Shape): containerd.types.RuntimeVersion & containerd.types.RuntimeVersion.$Shape;
+            static create(properties?: containerd.types.RuntimeVersion.$Properties): containerd.types.RuntimeVersion;
+            static encode(message: containerd.types.RuntimeVersion.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.types.RuntimeVersion & containerd.types.RuntimeVersion.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RuntimeVersion {
+            interface $Properties {
+                version?: (string|null);
+                revision?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = containerd.types.RuntimeVersion.$Properties;
+        }
+
+        interface IRuntimeInfo extends containerd.types.RuntimeInfo.$Properties {
+        }
+
+        class RuntimeInfo {
+            constructor(properties?: containerd.types.RuntimeInfo.$Properties);
+            $unknowns?: Uint8Array[];
+            name: string;
+            version?: (containerd.types.RuntimeVersion.$Properties|null);
+            options?: (google.protobuf.Any.$Properties|null);
+            features?: (google.protobuf.Any.$Properties|null);
+            annotations: { [k: string]: string };
+            static create(properties: containerd.types.RuntimeInfo.$Shape): containerd.types.RuntimeInfo & containerd.types.RuntimeInfo.$Shape;
+            static create(properties?: containerd.types.RuntimeInfo.$Properties): containerd.types.RuntimeInfo;
+            static encode(message: containerd.types.RuntimeInfo.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.types.RuntimeInfo & containerd.types.RuntimeInfo.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RuntimeInfo {
+            interface $Properties {
+                name?: (string|null);
+                version?: (containerd.types.RuntimeVersion.$Properties|null);
+                options?: (google.protobuf.Any.$Properties|null);
+                features?: (google.protobuf.Any.$Properties|null);
+                annotations?: ({ [k: string]: string }|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = containerd.types.RuntimeInfo.$Properties;
+        }
+    }
+
+    namespace linux {
+
+        namespace runc {
+
+            interface IRuncOptions extends containerd.linux.runc.RuncOptions.$Properties {
+            }
+
+            class RuncOptions {
+                constructor(properties?: containerd.linux.runc.RuncOptions.$Properties);
+                $unknowns?: Uint8Array[];
+                runtime: string;
+                runtime_root: string;
+                criu_path: string;
+                systemd_cgroup: boolean;
+                static create(properties: containerd.linux.runc.RuncOptions.$Shape): containerd.linux.runc.RuncOptions & containerd.linux.runc.RuncOptions.$Shape;
+                static create(properties?: containerd.linux.runc.RuncOptions.$Properties): containerd.linux.runc.RuncOptions;
+                static encode(message: containerd.linux.runc.RuncOptions.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.linux.runc.RuncOptions & containerd.linux.runc.RuncOptions.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace RuncOptions {
+                interface $Properties {
+                    runtime?: (string|null);
+                    runtime_root?: (string|null);
+                    criu_path?: (string|null);
+                    systemd_cgroup?: (boolean|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.linux.runc.RuncOptions.$Properties;
+            }
+
+            interface ICreateOptions extends containerd.linux.runc.CreateOptions.$Properties {
+            }
+
+            class CreateOptions {
+                constructor(properties?: containerd.linux.runc.CreateOptions.$Properties);
+                $unknowns?: Uint8Array[];
+                no_pivot_root: boolean;
+                open_tcp: boolean;
+                external_unix_sockets: boolean;
+                terminal: boolean;
+                file_locks: boolean;
+                empty_namespaces: string[];
+                cgroups_mode: string;
+                no_new_keyring: boolean;
+                shim_cgroup: string;
+                io_uid: number;
+                io_gid: number;
+                criu_work_path: string;
+                criu_image_path: string;
+                static create(properties: containerd.linux.runc.CreateOptions.$Shape): containerd.linux.runc.CreateOptions & containerd.linux.runc.CreateOptions.$Shape;
+                static create(properties?: containerd.linux.runc.CreateOptions.$Properties): containerd.linux.runc.CreateOptions;
+                static encode(message: containerd.linux.runc.CreateOptions.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.linux.runc.CreateOptions & containerd.linux.runc.CreateOptions.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace CreateOptions {
+                interface $Properties {
+                    no_pivot_root?: (boolean|null);
+                    open_tcp?: (boolean|null);
+                    external_unix_sockets?: (boolean|null);
+                    terminal?: (boolean|null);
+                    file_locks?: (boolean|null);
+                    empty_namespaces?: (string[]|null);
+                    cgroups_mode?: (string|null);
+                    no_new_keyring?: (boolean|null);
+                    shim_cgroup?: (string|null);
+                    io_uid?: (number|null);
+                    io_gid?: (number|null);
+                    criu_work_path?: (string|null);
+                    criu_image_path?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.linux.runc.CreateOptions.$Properties;
+            }
+
+            interface ICheckpointOptions extends containerd.linux.runc.CheckpointOptions.$Properties {
+            }
+
+            class CheckpointOptions {
+                constructor(properties?: containerd.linux.runc.CheckpointOptions.$Properties);
+                $unknowns?: Uint8Array[];
+                exit: boolean;
+                open_tcp: boolean;
+                external_unix_sockets: boolean;
+                terminal: boolean;
+                file_locks: boolean;
+                empty_namespaces: string[];
+                cgroups_mode: string;
+                work_path: string;
+                image_path: string;
+                static create(properties: containerd.linux.runc.CheckpointOptions.$Shape): containerd.linux.runc.CheckpointOptions & containerd.linux.runc.CheckpointOptions.$Shape;
+                static create(properties?: containerd.linux.runc.CheckpointOptions.$Properties): containerd.linux.runc.CheckpointOptions;
+                static encode(message: containerd.linux.runc.CheckpointOptions.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.linux.runc.CheckpointOptions & containerd.linux.runc.CheckpointOptions.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace CheckpointOptions {
+                interface $Properties {
+                    exit?: (boolean|null);
+                    open_tcp?: (boolean|null);
+                    external_unix_sockets?: (boolean|null);
+                    terminal?: (boolean|null);
+                    file_locks?: (boolean|null);
+                    empty_namespaces?: (string[]|null);
+                    cgroups_mode?: (string|null);
+                    work_path?: (string|null);
+                    image_path?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.linux.runc.CheckpointOptions.$Properties;
+            }
+        }
+    }
+
+    namespace runc {
+
+        namespace v1 {
+
+            interface IOptions extends containerd.runc.v1.Options.$Properties {
+            }
+
+            class Options {
+                constructor(properties?: containerd.runc.v1.Options.$Properties);
+                $unknowns?: Uint8Array[];
+                no_pivot_root: boolean;
+                no_new_keyring: boolean;
+                shim_cgroup: string;
+                io_uid: number;
+                io_gid: number;
+                binary_name: string;
+                root: string;
+                criu_path: string;
+                systemd_cgroup: boolean;
+                criu_image_path: string;
+                criu_work_path: string;
+                task_api_address: string;
+                task_api_version: number;
+                static create(properties: containerd.runc.v1.Options.$Shape): containerd.runc.v1.Options & containerd.runc.v1.Options.$Shape;
+                static create(properties?: containerd.runc.v1.Options.$Properties): containerd.runc.v1.Options;
+                static encode(message: containerd.runc.v1.Options.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.runc.v1.Options & containerd.runc.v1.Options.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace Options {
+                interface $Properties {
+                    no_pivot_root?: (boolean|null);
+                    no_new_keyring?: (boolean|null);
+                    shim_cgroup?: (string|null);
+                    io_uid?: (number|null);
+                    io_gid?: (number|null);
+                    binary_name?: (string|null);
+                    root?: (string|null);
+                    criu_path?: (string|null);
+                    systemd_cgroup?: (boolean|null);
+                    criu_image_path?: (string|null);
+                    criu_work_path?: (string|null);
+                    task_api_address?: (string|null);
+                    task_api_version?: (number|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.runc.v1.Options.$Properties;
+            }
+
+            interface ICheckpointOptions extends containerd.runc.v1.CheckpointOptions.$Properties {
+            }
+
+            class CheckpointOptions {
+                constructor(properties?: containerd.runc.v1.CheckpointOptions.$Properties);
+                $unknowns?: Uint8Array[];
+                exit: boolean;
+                open_tcp: boolean;
+                external_unix_sockets: boolean;
+                terminal: boolean;
+                file_locks: boolean;
+                empty_namespaces: string[];
+                cgroups_mode: string;
+                image_path: string;
+                work_path: string;
+                static create(properties: containerd.runc.v1.CheckpointOptions.$Shape): containerd.runc.v1.CheckpointOptions & containerd.runc.v1.CheckpointOptions.$Shape;
+                static create(properties?: containerd.runc.v1.CheckpointOptions.$Properties): containerd.runc.v1.CheckpointOptions;
+                static encode(message: containerd.runc.v1.CheckpointOptions.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.runc.v1.CheckpointOptions & containerd.runc.v1.CheckpointOptions.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace CheckpointOptions {
+                interface $Properties {
+                    exit?: (boolean|null);
+                    open_tcp?: (boolean|null);
+                    external_unix_sockets?: (boolean|null);
+                    terminal?: (boolean|null);
+                    file_locks?: (boolean|null);
+                    empty_namespaces?: (string[]|null);
+                    cgroups_mode?: (string|null);
+                    image_path?: (string|null);
+                    work_path?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.runc.v1.CheckpointOptions.$Properties;
+            }
+
+            interface IProcessDetails extends containerd.runc.v1.ProcessDetails.$Properties {
+            }
+
+            class ProcessDetails {
+                constructor(properties?: containerd.runc.v1.ProcessDetails.$Properties);
+                $unknowns?: Uint8Array[];
+                exec_id: string;
+                static create(properties: containerd.runc.v1.ProcessDetails.$Shape): containerd.runc.v1.ProcessDetails & containerd.runc.v1.ProcessDetails.$Shape;
+                static create(properties?: containerd.runc.v1.ProcessDetails.$Properties): containerd.runc.v1.ProcessDetails;
+                static encode(message: containerd.runc.v1.ProcessDetails.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.runc.v1.ProcessDetails & containerd.runc.v1.ProcessDetails.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace ProcessDetails {
+                interface $Properties {
+                    exec_id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.runc.v1.ProcessDetails.$Properties;
+            }
+        }
+    }
+
+    namespace services {
+
+        namespace events {
+
+            namespace ttrpc {
+
+                namespace v1 {
+
+                    class Events extends $protobuf.rpc.Service {
+                        constructor(rpcImpl: $protobuf.RPCImpl, requestDelimited?: boolean, responseDelimited?: boolean);
+                        static create(rpcImpl: $protobuf.RPCImpl, requestDelimited?: boolean, responseDelimited?: boolean): Events;
+                        forward: containerd.services.events.ttrpc.v1.Events.Forward;
+                    }
+
+                    namespace Events {
+                        type ForwardCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                        type Forward = {
+                          (request: containerd.services.events.ttrpc.v1.IForwardRequest, callback: containerd.services.events.ttrpc.v1.Events.ForwardCallback): void;
+                          (request: containerd.services.events.ttrpc.v1.IForwardRequest): Promise<google.protobuf.Empty>;
+                          readonly name: "Forward";
+                          readonly path: "/containerd.services.events.ttrpc.v1.Events/Forward";
+                          readonly requestType: "ForwardRequest";
+                          readonly responseType: "google.protobuf.Empty";
+                          readonly requestStream: undefined;
+                          readonly responseStream: undefined;
+                        };
+                    }
+
+                    interface IForwardRequest extends containerd.services.events.ttrpc.v1.ForwardRequest.$Properties {
+                    }
+
+                    class ForwardRequest {
+                        constructor(properties?: containerd.services.events.ttrpc.v1.ForwardRequest.$Properties);
+                        $unknowns?: Uint8Array[];
+                        envelope?: (containerd.services.events.ttrpc.v1.Envelope.$Properties|null);
+                        static create(properties: containerd.services.events.ttrpc.v1.ForwardRequest.$Shape): containerd.services.events.ttrpc.v1.ForwardRequest & containerd.services.events.ttrpc.v1.ForwardRequest.$Shape;
+                        static create(properties?: containerd.services.events.ttrpc.v1.ForwardRequest.$Properties): containerd.services.events.ttrpc.v1.ForwardRequest;
+                        static encode(message: containerd.services.events.ttrpc.v1.ForwardRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.services.events.ttrpc.v1.ForwardRequest & containerd.services.events.ttrpc.v1.ForwardRequest.$Shape;
+                        static getTypeUrl(prefix?: string): string;
+                    }
+
+                    namespace ForwardRequest {
+                        interface $Properties {
+                            envelope?: (containerd.services.events.ttrpc.v1.Envelope.$Properties|null);
+                            $unknowns?: Uint8Array[];
+                        }
+                        type $Shape = containerd.services.events.ttrpc.v1.ForwardRequest.$Properties;
+                    }
+
+                    interface IEnvelope extends containerd.services.events.ttrpc.v1.Envelope.$Properties {
+                    }
+
+                    class Envelope {
+                        constructor(properties?: containerd.services.events.ttrpc.v1.Envelope.$Properties);
+                        $unknowns?: Uint8Array[];
+                        timestamp?: (google.protobuf.Timestamp.$Properties|null);
+                        namespace: string;
+                        topic: string;
+                        event?: (google.protobuf.Any.$Properties|null);
+                        static create(properties: containerd.services.events.ttrpc.v1.Envelope.$Shape): containerd.services.events.ttrpc.v1.Envelope & containerd.services.events.ttrpc.v1.Envelope.$Shape;
+                        static create(properties?: containerd.services.events.ttrpc.v1.Envelope.$Properties): containerd.services.events.ttrpc.v1.Envelope;
+                        static encode(message: containerd.services.events.ttrpc.v1.Envelope.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.services.events.ttrpc.v1.Envelope & containerd.services.events.ttrpc.v1.Envelope.$Shape;
+                        static getTypeUrl(prefix?: string): string;
+                    }
+
+                    namespace Envelope {
+                        interface $Properties {
+                            timestamp?: (google.protobuf.Timestamp.$Properties|null);
+                            namespace?: (string|null);
+                            topic?: (string|null);
+                            event?: (google.protobuf.Any.$Properties|null);
+                            $unknowns?: Uint8Array[];
+                        }
+                        type $Shape = containerd.services.events.ttrpc.v1.Envelope.$Properties;
+                    }
+                }
+            }
+
+            namespace v1 {
+
+                class Events extends $protobuf.rpc.Service {
+                    constructor(rpcImpl: $protobuf.RPCImpl, requestDelimited?: boolean, responseDelimited?: boolean);
+                    static create(rpcImpl: $protobuf.RPCImpl, requestDelimited?: boolean, responseDelimited?: boolean): Events;
+                    publish: containerd.services.events.v1.Events.Publish;
+                    forward: containerd.services.events.v1.Events.Forward;
+                    subscribe: containerd.services.events.v1.Events.Subscribe;
+                }
+
+                namespace Events {
+                    type PublishCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                    type Publish = {
+                      (request: containerd.services.events.v1.IPublishRequest, callback: containerd.services.events.v1.Events.PublishCallback): void;
+                      (request: containerd.services.events.v1.IPublishRequest): Promise<google.protobuf.Empty>;
+                      readonly name: "Publish";
+                      readonly path: "/containerd.services.events.v1.Events/Publish";
+                      readonly requestType: "PublishRequest";
+                      readonly responseType: "google.protobuf.Empty";
+                      readonly requestStream: undefined;
+                      readonly responseStream: undefined;
+                    };
+                    type ForwardCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                    type Forward = {
+                      (request: containerd.services.events.v1.IForwardRequest, callback: containerd.services.events.v1.Events.ForwardCallback): void;
+                      (request: containerd.services.events.v1.IForwardRequest): Promise<google.protobuf.Empty>;
+                      readonly name: "Forward";
+                      readonly path: "/containerd.services.events.v1.Events/Forward";
+                      readonly requestType: "ForwardRequest";
+                      readonly responseType: "google.protobuf.Empty";
+                      readonly requestStream: undefined;
+                      readonly responseStream: undefined;
+                    };
+                    type SubscribeCallback = (error: (Error|null), response?: containerd.services.events.v1.Envelope) => void;
+                    type Subscribe = {
+                      (request: containerd.services.events.v1.ISubscribeRequest, callback: containerd.services.events.v1.Events.SubscribeCallback): void;
+                      (request: containerd.services.events.v1.ISubscribeRequest): Promise<containerd.services.events.v1.Envelope>;
+                      readonly name: "Subscribe";
+                      readonly path: "/containerd.services.events.v1.Events/Subscribe";
+                      readonly requestType: "SubscribeRequest";
+                      readonly responseType: "Envelope";
+                      readonly requestStream: undefined;
+                      readonly responseStream: true;
+                    };
+                }
+
+                interface IPublishRequest extends containerd.services.events.v1.PublishRequest.$Properties {
+                }
+
+                class PublishRequest {
+                    constructor(properties?: containerd.services.events.v1.PublishRequest.$Properties);
+                    $unknowns?: Uint8Array[];
+                    topic: string;
+                    event?: (google.protobuf.Any.$Properties|null);
+                    static create(properties: containerd.services.events.v1.PublishRequest.$Shape): containerd.services.events.v1.PublishRequest & containerd.services.events.v1.PublishRequest.$Shape;
+                    static create(properties?: containerd.services.events.v1.PublishRequest.$Properties): containerd.services.events.v1.PublishRequest;
+                    static encode(message: containerd.services.events.v1.PublishRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.services.events.v1.PublishRequest & containerd.services.events.v1.PublishRequest.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace PublishRequest {
+                    interface $Properties {
+                        topic?: (string|null);
+                        event?: (google.protobuf.Any.$Properties|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = containerd.services.events.v1.PublishRequest.$Properties;
+                }
+
+                interface IForwardRequest extends containerd.services.events.v1.ForwardRequest.$Properties {
+                }
+
+                class ForwardRequest {
+                    constructor(properties?: containerd.services.events.v1.ForwardRequest.$Properties);
+                    $unknowns?: Uint8Array[];
+                    envelope?: (containerd.services.events.v1.Envelope.$Properties|null);
+                    static create(properties: containerd.services.events.v1.ForwardRequest.$Shape): containerd.services.events.v1.ForwardRequest & containerd.services.events.v1.ForwardRequest.$Shape;
+                    static create(properties?: containerd.services.events.v1.ForwardRequest.$Properties): containerd.services.events.v1.ForwardRequest;
+                    static encode(message: containerd.services.events.v1.ForwardRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.services.events.v1.ForwardRequest & containerd.services.events.v1.ForwardRequest.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace ForwardRequest {
+                    interface $Properties {
+                        envelope?: (containerd.services.events.v1.Envelope.$Properties|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = containerd.services.events.v1.ForwardRequest.$Properties;
+                }
+
+                interface ISubscribeRequest extends containerd.services.events.v1.SubscribeRequest.$Properties {
+                }
+
+                class SubscribeRequest {
+                    constructor(properties?: containerd.services.events.v1.SubscribeRequest.$Properties);
+                    $unknowns?: Uint8Array[];
+                    filters: string[];
+                    static create(properties: containerd.services.events.v1.SubscribeRequest.$Shape): containerd.services.events.v1.SubscribeRequest & containerd.services.events.v1.SubscribeRequest.$Shape;
+                    static create(properties?: containerd.services.events.v1.SubscribeRequest.$Properties): containerd.services.events.v1.SubscribeRequest;
+                    static encode(message: containerd.services.events.v1.SubscribeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.services.events.v1.SubscribeRequest & containerd.services.events.v1.SubscribeRequest.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace SubscribeRequest {
+                    interface $Properties {
+                        filters?: (string[]|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = containerd.services.events.v1.SubscribeRequest.$Properties;
+                }
+
+                interface IEnvelope extends containerd.services.events.v1.Envelope.$Properties {
+                }
+
+                class Envelope {
+                    constructor(properties?: containerd.services.events.v1.Envelope.$Properties);
+                    $unknowns?: Uint8Array[];
+                    timestamp?: (google.protobuf.Timestamp.$Properties|null);
+                    namespace: string;
+                    topic: string;
+                    event?: (google.protobuf.Any.$Properties|null);
+                    static create(properties: containerd.services.events.v1.Envelope.$Shape): containerd.services.events.v1.Envelope & containerd.services.events.v1.Envelope.$Shape;
+                    static create(properties?: containerd.services.events.v1.Envelope.$Properties): containerd.services.events.v1.Envelope;
+                    static encode(message: containerd.services.events.v1.Envelope.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.services.events.v1.Envelope & containerd.services.events.v1.Envelope.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace Envelope {
+                    interface $Properties {
+                        timestamp?: (google.protobuf.Timestamp.$Properties|null);
+                        namespace?: (string|null);
+                        topic?: (string|null);
+                        event?: (google.protobuf.Any.$Properties|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = containerd.services.events.v1.Envelope.$Properties;
+                }
+            }
+        }
+    }
+
+    namespace task {
+
+        namespace v2 {
+
+            class Task extends $protobuf.rpc.Service {
+                constructor(rpcImpl: $protobuf.RPCImpl, requestDelimited?: boolean, responseDelimited?: boolean);
+                static create(rpcImpl: $protobuf.RPCImpl, requestDelimited?: boolean, responseDelimited?: boolean): Task;
+                state: containerd.task.v2.Task.State;
+                create: containerd.task.v2.Task.Create;
+                start: containerd.task.v2.Task.Start;
+                delete: containerd.task.v2.Task.Delete;
+                pids: containerd.task.v2.Task.Pids;
+                pause: containerd.task.v2.Task.Pause;
+                resume: containerd.task.v2.Task.Resume;
+                checkpoint: containerd.task.v2.Task.Checkpoint;
+                kill: containerd.task.v2.Task.Kill;
+                exec: containerd.task.v2.Task.Exec;
+                resizePty: containerd.task.v2.Task.ResizePty;
+                closeIO: containerd.task.v2.Task.CloseIO;
+                update: containerd.task.v2.Task.Update;
+                wait: containerd.task.v2.Task.Wait;
+                stats: containerd.task.v2.Task.Stats;
+                connect: containerd.task.v2.Task.Connect;
+                shutdown: containerd.task.v2.Task.Shutdown;
+            }
+
+            namespace Task {
+                type StateCallback = (error: (Error|null), response?: containerd.task.v2.StateResponse) => void;
+                type State = {
+                  (request: containerd.task.v2.IStateRequest, callback: containerd.task.v2.Task.StateCallback): void;
+                  (request: containerd.task.v2.IStateRequest): Promise<containerd.task.v2.StateResponse>;
+                  readonly name: "State";
+                  readonly path: "/containerd.task.v2.Task/State";
+                  readonly requestType: "StateRequest";
+                  readonly responseType: "StateResponse";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type CreateCallback = (error: (Error|null), response?: containerd.task.v2.CreateTaskResponse) => void;
+                type Create = {
+                  (request: containerd.task.v2.ICreateTaskRequest, callback: containerd.task.v2.Task.CreateCallback): void;
+                  (request: containerd.task.v2.ICreateTaskRequest): Promise<containerd.task.v2.CreateTaskResponse>;
+                  readonly name: "Create";
+                  readonly path: "/containerd.task.v2.Task/Create";
+                  readonly requestType: "CreateTaskRequest";
+                  readonly responseType: "CreateTaskResponse";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type StartCallback = (error: (Error|null), response?: containerd.task.v2.StartResponse) => void;
+                type Start = {
+                  (request: containerd.task.v2.IStartRequest, callback: containerd.task.v2.Task.StartCallback): void;
+                  (request: containerd.task.v2.IStartRequest): Promise<containerd.task.v2.StartResponse>;
+                  readonly name: "Start";
+                  readonly path: "/containerd.task.v2.Task/Start";
+                  readonly requestType: "StartRequest";
+                  readonly responseType: "StartResponse";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type DeleteCallback = (error: (Error|null), response?: containerd.task.v2.DeleteResponse) => void;
+                type Delete = {
+                  (request: containerd.task.v2.IDeleteRequest, callback: containerd.task.v2.Task.DeleteCallback): void;
+                  (request: containerd.task.v2.IDeleteRequest): Promise<containerd.task.v2.DeleteResponse>;
+                  readonly name: "Delete";
+                  readonly path: "/containerd.task.v2.Task/Delete";
+                  readonly requestType: "DeleteRequest";
+                  readonly responseType: "DeleteResponse";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type PidsCallback = (error: (Error|null), response?: containerd.task.v2.PidsResponse) => void;
+                type Pids = {
+                  (request: containerd.task.v2.IPidsRequest, callback: containerd.task.v2.Task.PidsCallback): void;
+                  (request: containerd.task.v2.IPidsRequest): Promise<containerd.task.v2.PidsResponse>;
+                  readonly name: "Pids";
+                  readonly path: "/containerd.task.v2.Task/Pids";
+                  readonly requestType: "PidsRequest";
+                  readonly responseType: "PidsResponse";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type PauseCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                type Pause = {
+                  (request: containerd.task.v2.IPauseRequest, callback: containerd.task.v2.Task.PauseCallback): void;
+                  (request: containerd.task.v2.IPauseRequest): Promise<google.protobuf.Empty>;
+                  readonly name: "Pause";
+                  readonly path: "/containerd.task.v2.Task/Pause";
+                  readonly requestType: "PauseRequest";
+                  readonly responseType: "google.protobuf.Empty";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type ResumeCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                type Resume = {
+                  (request: containerd.task.v2.IResumeRequest, callback: containerd.task.v2.Task.ResumeCallback): void;
+                  (request: containerd.task.v2.IResumeRequest): Promise<google.protobuf.Empty>;
+                  readonly name: "Resume";
+                  readonly path: "/containerd.task.v2.Task/Resume";
+                  readonly requestType: "ResumeRequest";
+                  readonly responseType: "google.protobuf.Empty";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type CheckpointCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                type Checkpoint = {
+                  (request: containerd.task.v2.ICheckpointTaskRequest, callback: containerd.task.v2.Task.CheckpointCallback): void;
+                  (request: containerd.task.v2.ICheckpointTaskRequest): Promise<google.protobuf.Empty>;
+                  readonly name: "Checkpoint";
+                  readonly path: "/containerd.task.v2.Task/Checkpoint";
+                  readonly requestType: "CheckpointTaskRequest";
+                  readonly responseType: "google.protobuf.Empty";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type KillCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                type Kill = {
+                  (request: containerd.task.v2.IKillRequest, callback: containerd.task.v2.Task.KillCallback): void;
+                  (request: containerd.task.v2.IKillRequest): Promise<google.protobuf.Empty>;
+                  readonly name: "Kill";
+                  readonly path: "/containerd.task.v2.Task/Kill";
+                  readonly requestType: "KillRequest";
+                  readonly responseType: "google.protobuf.Empty";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type ExecCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                type Exec = {
+                  (request: containerd.task.v2.IExecProcessRequest, callback: containerd.task.v2.Task.ExecCallback): void;
+                  (request: containerd.task.v2.IExecProcessRequest): Promise<google.protobuf.Empty>;
+                  readonly name: "Exec";
+                  readonly path: "/containerd.task.v2.Task/Exec";
+                  readonly requestType: "ExecProcessRequest";
+                  readonly responseType: "google.protobuf.Empty";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type ResizePtyCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                type ResizePty = {
+                  (request: containerd.task.v2.IResizePtyRequest, callback: containerd.task.v2.Task.ResizePtyCallback): void;
+                  (request: containerd.task.v2.IResizePtyRequest): Promise<google.protobuf.Empty>;
+                  readonly name: "ResizePty";
+                  readonly path: "/containerd.task.v2.Task/ResizePty";
+                  readonly requestType: "ResizePtyRequest";
+                  readonly responseType: "google.protobuf.Empty";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type CloseIOCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                type CloseIO = {
+                  (request: containerd.task.v2.ICloseIORequest, callback: containerd.task.v2.Task.CloseIOCallback): void;
+                  (request: containerd.task.v2.ICloseIORequest): Promise<google.protobuf.Empty>;
+                  readonly name: "CloseIO";
+                  readonly path: "/containerd.task.v2.Task/CloseIO";
+                  readonly requestType: "CloseIORequest";
+                  readonly responseType: "google.protobuf.Empty";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type UpdateCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                type Update = {
+                  (request: containerd.task.v2.IUpdateTaskRequest, callback: containerd.task.v2.Task.UpdateCallback): void;
+                  (request: containerd.task.v2.IUpdateTaskRequest): Promise<google.protobuf.Empty>;
+                  readonly name: "Update";
+                  readonly path: "/containerd.task.v2.Task/Update";
+                  readonly requestType: "UpdateTaskRequest";
+                  readonly responseType: "google.protobuf.Empty";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type WaitCallback = (error: (Error|null), response?: containerd.task.v2.WaitResponse) => void;
+                type Wait = {
+                  (request: containerd.task.v2.IWaitRequest, callback: containerd.task.v2.Task.WaitCallback): void;
+                  (request: containerd.task.v2.IWaitRequest): Promise<containerd.task.v2.WaitResponse>;
+                  readonly name: "Wait";
+                  readonly path: "/containerd.task.v2.Task/Wait";
+                  readonly requestType: "WaitRequest";
+                  readonly responseType: "WaitResponse";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type StatsCallback = (error: (Error|null), response?: containerd.task.v2.StatsResponse) => void;
+                type Stats = {
+                  (request: containerd.task.v2.IStatsRequest, callback: containerd.task.v2.Task.StatsCallback): void;
+                  (request: containerd.task.v2.IStatsRequest): Promise<containerd.task.v2.StatsResponse>;
+                  readonly name: "Stats";
+                  readonly path: "/containerd.task.v2.Task/Stats";
+                  readonly requestType: "StatsRequest";
+                  readonly responseType: "StatsResponse";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type ConnectCallback = (error: (Error|null), response?: containerd.task.v2.ConnectResponse) => void;
+                type Connect = {
+                  (request: containerd.task.v2.IConnectRequest, callback: containerd.task.v2.Task.ConnectCallback): void;
+                  (request: containerd.task.v2.IConnectRequest): Promise<containerd.task.v2.ConnectResponse>;
+                  readonly name: "Connect";
+                  readonly path: "/containerd.task.v2.Task/Connect";
+                  readonly requestType: "ConnectRequest";
+                  readonly responseType: "ConnectResponse";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type ShutdownCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                type Shutdown = {
+                  (request: containerd.task.v2.IShutdownRequest, callback: containerd.task.v2.Task.ShutdownCallback): void;
+                  (request: containerd.task.v2.IShutdownRequest): Promise<google.protobuf.Empty>;
+                  readonly name: "Shutdown";
+                  readonly path: "/containerd.task.v2.Task/Shutdown";
+                  readonly requestType: "ShutdownRequest";
+                  readonly responseType: "google.protobuf.Empty";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+            }
+
+            interface ICreateTaskRequest extends containerd.task.v2.CreateTaskRequest.$Properties {
+            }
+
+            class CreateTaskRequest {
+                constructor(properties?: containerd.task.v2.CreateTaskRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                bundle: string;
+                rootfs: containerd.types.Mount.$Properties[];
+                terminal: boolean;
+                stdin: string;
+                stdout: string;
+                stderr: string;
+                checkpoint: string;
+                parent_checkpoint: string;
+                options?: (google.protobuf.Any.$Properties|null);
+                static create(properties: containerd.task.v2.CreateTaskRequest.$Shape): containerd.task.v2.CreateTaskRequest & containerd.task.v2.CreateTaskRequest.$Shape;
+                static create(properties?: containerd.task.v2.CreateTaskRequest.$Properties): containerd.task.v2.CreateTaskRequest;
+                static encode(message: containerd.task.v2.CreateTaskRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.CreateTaskRequest & containerd.task.v2.CreateTaskRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace CreateTaskRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    bundle?: (string|null);
+                    rootfs?: (containerd.types.Mount.$Properties[]|null);
+                    terminal?: (boolean|null);
+                    stdin?: (string|null);
+                    stdout?: (string|null);
+                    stderr?: (string|null);
+                    checkpoint?: (string|null);
+                    parent_checkpoint?: (string|null);
+                    options?: (google.protobuf.Any.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.CreateTaskRequest.$Properties;
+            }
+
+            interface ICreateTaskResponse extends containerd.task.v2.CreateTaskResponse.$Properties {
+            }
+
+            class CreateTaskResponse {
+                constructor(properties?: containerd.task.v2.CreateTaskResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                pid: number;
+                static create(properties: containerd.task.v2.CreateTaskResponse.$Shape): containerd.task.v2.CreateTaskResponse & containerd.task.v2.CreateTaskResponse.$Shape;
+                static create(properties?: containerd.task.v2.CreateTaskResponse.$Properties): containerd.task.v2.CreateTaskResponse;
+                static encode(message: containerd.task.v2.CreateTaskResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.CreateTaskResponse & containerd.task.v2.CreateTaskResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace CreateTaskResponse {
+                interface $Properties {
+                    pid?: (number|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.CreateTaskResponse.$Properties;
+            }
+
+            interface IDeleteRequest extends containerd.task.v2.DeleteRequest.$Properties {
+            }
+
+            class DeleteRequest {
+                constructor(properties?: containerd.task.v2.DeleteRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                exec_id: string;
+                static create(properties: containerd.task.v2.DeleteRequest.$Shape): containerd.task.v2.DeleteRequest & containerd.task.v2.DeleteRequest.$Shape;
+                static create(properties?: containerd.task.v2.DeleteRequest.$Properties): containerd.task.v2.DeleteRequest;
+                static encode(message: containerd.task.v2.DeleteRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.DeleteRequest & containerd.task.v2.DeleteRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace DeleteRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    exec_id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.DeleteRequest.$Properties;
+            }
+
+            interface IDeleteResponse extends containerd.task.v2.DeleteResponse.$Properties {
+            }
+
+            class DeleteResponse {
+                constructor(properties?: containerd.task.v2.DeleteResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                pid: number;
+                exit_status: number;
+                exited_at?: (google.protobuf.Timestamp.$Properties|null);
+                static create(properties: containerd.task.v2.DeleteResponse.$Shape): containerd.task.v2.DeleteResponse & containerd.task.v2.DeleteResponse.$Shape;
+                static create(properties?: containerd.task.v2.DeleteResponse.$Properties): containerd.task.v2.DeleteResponse;
+                static encode(message: containerd.task.v2.DeleteResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.DeleteResponse & containerd.task.v2.DeleteResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace DeleteResponse {
+                interface $Properties {
+                    pid?: (number|null);
+                    exit_status?: (number|null);
+                    exited_at?: (google.protobuf.Timestamp.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.DeleteResponse.$Properties;
+            }
+
+            interface IExecProcessRequest extends containerd.task.v2.ExecProcessRequest.$Properties {
+            }
+
+            class ExecProcessRequest {
+                constructor(properties?: containerd.task.v2.ExecProcessRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                exec_id: string;
+                terminal: boolean;
+                stdin: string;
+                stdout: string;
+                stderr: string;
+                spec?: (google.protobuf.Any.$Properties|null);
+                static create(properties: containerd.task.v2.ExecProcessRequest.$Shape): containerd.task.v2.ExecProcessRequest & containerd.task.v2.ExecProcessRequest.$Shape;
+                static create(properties?: containerd.task.v2.ExecProcessRequest.$Properties): containerd.task.v2.ExecProcessRequest;
+                static encode(message: containerd.task.v2.ExecProcessRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.ExecProcessRequest & containerd.task.v2.ExecProcessRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace ExecProcessRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    exec_id?: (string|null);
+                    terminal?: (boolean|null);
+                    stdin?: (string|null);
+                    stdout?: (string|null);
+                    stderr?: (string|null);
+                    spec?: (google.protobuf.Any.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.ExecProcessRequest.$Properties;
+            }
+
+            interface IExecProcessResponse extends containerd.task.v2.ExecProcessResponse.$Properties {
+            }
+
+            class ExecProcessResponse {
+                constructor(properties?: containerd.task.v2.ExecProcessResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                static create(properties: containerd.task.v2.ExecProcessResponse.$Shape): containerd.task.v2.ExecProcessResponse & containerd.task.v2.ExecProcessResponse.$Shape;
+                static create(properties?: containerd.task.v2.ExecProcessResponse.$Properties): containerd.task.v2.ExecProcessResponse;
+                static encode(message: containerd.task.v2.ExecProcessResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.ExecProcessResponse & containerd.task.v2.ExecProcessResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace ExecProcessResponse {
+                interface $Properties {
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.ExecProcessResponse.$Properties;
+            }
+
+            interface IResizePtyRequest extends containerd.task.v2.ResizePtyRequest.$Properties {
+            }
+
+            class ResizePtyRequest {
+                constructor(properties?: containerd.task.v2.ResizePtyRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                exec_id: string;
+                width: number;
+                height: number;
+                static create(properties: containerd.task.v2.ResizePtyRequest.$Shape): containerd.task.v2.ResizePtyRequest & containerd.task.v2.ResizePtyRequest.$Shape;
+                static create(properties?: containerd.task.v2.ResizePtyRequest.$Properties): containerd.task.v2.ResizePtyRequest;
+                static encode(message: containerd.task.v2.ResizePtyRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.ResizePtyRequest & containerd.task.v2.ResizePtyRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace ResizePtyRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    exec_id?: (string|null);
+                    width?: (number|null);
+                    height?: (number|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.ResizePtyRequest.$Properties;
+            }
+
+            interface IStateRequest extends containerd.task.v2.StateRequest.$Properties {
+            }
+
+            class StateRequest {
+                constructor(properties?: containerd.task.v2.StateRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                exec_id: string;
+                static create(properties: containerd.task.v2.StateRequest.$Shape): containerd.task.v2.StateRequest & containerd.task.v2.StateRequest.$Shape;
+                static create(properties?: containerd.task.v2.StateRequest.$Properties): containerd.task.v2.StateRequest;
+                static encode(message: containerd.task.v2.StateRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.StateRequest & containerd.task.v2.StateRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace StateRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    exec_id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.StateRequest.$Properties;
+            }
+
+            interface IStateResponse extends containerd.task.v2.StateResponse.$Properties {
+            }
+
+            class StateResponse {
+                constructor(properties?: containerd.task.v2.StateResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                bundle: string;
+                pid: number;
+                status: containerd.v1.types.Status;
+                stdin: string;
+                stdout: string;
+                stderr: string;
+                terminal: boolean;
+                exit_status: number;
+                exited_at?: (google.protobuf.Timestamp.$Properties|null);
+                exec_id: string;
+                static create(properties: containerd.task.v2.StateResponse.$Shape): containerd.task.v2.StateResponse & containerd.task.v2.StateResponse.$Shape;
+                static create(properties?: containerd.task.v2.StateResponse.$Properties): containerd.task.v2.StateResponse;
+                static encode(message: containerd.task.v2.StateResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.StateResponse & containerd.task.v2.StateResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace StateResponse {
+                interface $Properties {
+                    id?: (string|null);
+                    bundle?: (string|null);
+                    pid?: (number|null);
+                    status?: (containerd.v1.types.Status|null);
+                    stdin?: (string|null);
+                    stdout?: (string|null);
+                    stderr?: (string|null);
+                    terminal?: (boolean|null);
+                    exit_status?: (number|null);
+                    exited_at?: (google.protobuf.Timestamp.$Properties|null);
+                    exec_id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.StateResponse.$Properties;
+            }
+
+            interface IKillRequest extends containerd.task.v2.KillRequest.$Properties {
+            }
+
+            class KillRequest {
+                constructor(properties?: containerd.task.v2.KillRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                exec_id: string;
+                signal: number;
+                all: boolean;
+                static create(properties: containerd.task.v2.KillRequest.$Shape): containerd.task.v2.KillRequest & containerd.task.v2.KillRequest.$Shape;
+                static create(properties?: containerd.task.v2.KillRequest.$Properties): containerd.task.v2.KillRequest;
+                static encode(message: containerd.task.v2.KillRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.KillRequest & containerd.task.v2.KillRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace KillRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    exec_id?: (string|null);
+                    signal?: (number|null);
+                    all?: (boolean|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.KillRequest.$Properties;
+            }
+
+            interface ICloseIORequest extends containerd.task.v2.CloseIORequest.$Properties {
+            }
+
+            class CloseIORequest {
+                constructor(properties?: containerd.task.v2.CloseIORequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                exec_id: string;
+                stdin: boolean;
+                static create(properties: containerd.task.v2.CloseIORequest.$Shape): containerd.task.v2.CloseIORequest & containerd.task.v2.CloseIORequest.$Shape;
+                static create(properties?: containerd.task.v2.CloseIORequest.$Properties): containerd.task.v2.CloseIORequest;
+                static encode(message: containerd.task.v2.CloseIORequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.CloseIORequest & containerd.task.v2.CloseIORequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace CloseIORequest {
+                interface $Properties {
+                    id?: (string|null);
+                    exec_id?: (string|null);
+                    stdin?: (boolean|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.CloseIORequest.$Properties;
+            }
+
+            interface IPidsRequest extends containerd.task.v2.PidsRequest.$Properties {
+            }
+
+            class PidsRequest {
+                constructor(properties?: containerd.task.v2.PidsRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                static create(properties: containerd.task.v2.PidsRequest.$Shape): containerd.task.v2.PidsRequest & containerd.task.v2.PidsRequest.$Shape;
+                static create(properties?: containerd.task.v2.PidsRequest.$Properties): containerd.task.v2.PidsRequest;
+                static encode(message: containerd.task.v2.PidsRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.PidsRequest & containerd.task.v2.PidsRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace PidsRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.PidsRequest.$Properties;
+            }
+
+            interface IPidsResponse extends containerd.task.v2.PidsResponse.$Properties {
+            }
+
+            class PidsResponse {
+                constructor(properties?: containerd.task.v2.PidsResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                processes: containerd.v1.types.ProcessInfo.$Properties[];
+                static create(properties: containerd.task.v2.PidsResponse.$Shape): containerd.task.v2.PidsResponse & containerd.task.v2.PidsResponse.$Shape;
+                static create(properties?: containerd.task.v2.PidsResponse.$Properties): containerd.task.v2.PidsResponse;
+                static encode(message: containerd.task.v2.PidsResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.PidsResponse & containerd.task.v2.PidsResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace PidsResponse {
+                interface $Properties {
+                    processes?: (containerd.v1.types.ProcessInfo.$Properties[]|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.PidsResponse.$Properties;
+            }
+
+            interface ICheckpointTaskRequest extends containerd.task.v2.CheckpointTaskRequest.$Properties {
+            }
+
+            class CheckpointTaskRequest {
+                constructor(properties?: containerd.task.v2.CheckpointTaskRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                path: string;
+                options?: (google.protobuf.Any.$Properties|null);
+                static create(properties: containerd.task.v2.CheckpointTaskRequest.$Shape): containerd.task.v2.CheckpointTaskRequest & containerd.task.v2.CheckpointTaskRequest.$Shape;
+                static create(properties?: containerd.task.v2.CheckpointTaskRequest.$Properties): containerd.task.v2.CheckpointTaskRequest;
+                static encode(message: containerd.task.v2.CheckpointTaskRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.CheckpointTaskRequest & containerd.task.v2.CheckpointTaskRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace CheckpointTaskRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    path?: (string|null);
+                    options?: (google.protobuf.Any.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.CheckpointTaskRequest.$Properties;
+            }
+
+            interface IUpdateTaskRequest extends containerd.task.v2.UpdateTaskRequest.$Properties {
+            }
+
+            class UpdateTaskRequest {
+                constructor(properties?: containerd.task.v2.UpdateTaskRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                resources?: (google.protobuf.Any.$Properties|null);
+                annotations: { [k: string]: string };
+                static create(properties: containerd.task.v2.UpdateTaskRequest.$Shape): containerd.task.v2.UpdateTaskRequest & containerd.task.v2.UpdateTaskRequest.$Shape;
+                static create(properties?: containerd.task.v2.UpdateTaskRequest.$Properties): containerd.task.v2.UpdateTaskRequest;
+                static encode(message: containerd.task.v2.UpdateTaskRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.UpdateTaskRequest & containerd.task.v2.UpdateTaskRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace UpdateTaskRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    resources?: (google.protobuf.Any.$Properties|null);
+                    annotations?: ({ [k: string]: string }|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.UpdateTaskRequest.$Properties;
+            }
+
+            interface IStartRequest extends containerd.task.v2.StartRequest.$Properties {
+            }
+
+            class StartRequest {
+                constructor(properties?: containerd.task.v2.StartRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                exec_id: string;
+                static create(properties: containerd.task.v2.StartRequest.$Shape): containerd.task.v2.StartRequest & containerd.task.v2.StartRequest.$Shape;
+                static create(properties?: containerd.task.v2.StartRequest.$Properties): containerd.task.v2.StartRequest;
+                static encode(message: containerd.task.v2.StartRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.StartRequest & containerd.task.v2.StartRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace StartRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    exec_id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.StartRequest.$Properties;
+            }
+
+            interface IStartResponse extends containerd.task.v2.StartResponse.$Properties {
+            }
+
+            class StartResponse {
+                constructor(properties?: containerd.task.v2.StartResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                pid: number;
+                static create(properties: containerd.task.v2.StartResponse.$Shape): containerd.task.v2.StartResponse & containerd.task.v2.StartResponse.$Shape;
+                static create(properties?: containerd.task.v2.StartResponse.$Properties): containerd.task.v2.StartResponse;
+                static encode(message: containerd.task.v2.StartResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.StartResponse & containerd.task.v2.StartResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace StartResponse {
+                interface $Properties {
+                    pid?: (number|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.StartResponse.$Properties;
+            }
+
+            interface IWaitRequest extends containerd.task.v2.WaitRequest.$Properties {
+            }
+
+            class WaitRequest {
+                constructor(properties?: containerd.task.v2.WaitRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                exec_id: string;
+                static create(properties: containerd.task.v2.WaitRequest.$Shape): containerd.task.v2.WaitRequest & containerd.task.v2.WaitRequest.$Shape;
+                static create(properties?: containerd.task.v2.WaitRequest.$Properties): containerd.task.v2.WaitRequest;
+                static encode(message: containerd.task.v2.WaitRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.WaitRequest & containerd.task.v2.WaitRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace WaitRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    exec_id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.WaitRequest.$Properties;
+            }
+
+            interface IWaitResponse extends containerd.task.v2.WaitResponse.$Properties {
+            }
+
+            class WaitResponse {
+                constructor(properties?: containerd.task.v2.WaitResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                exit_status: number;
+                exited_at?: (google.protobuf.Timestamp.$Properties|null);
+                static create(properties: containerd.task.v2.WaitResponse.$Shape): containerd.task.v2.WaitResponse & containerd.task.v2.WaitResponse.$Shape;
+                static create(properties?: containerd.task.v2.WaitResponse.$Properties): containerd.task.v2.WaitResponse;
+                static encode(message: containerd.task.v2.WaitResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.WaitResponse & containerd.task.v2.WaitResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace WaitResponse {
+                interface $Properties {
+                    exit_status?: (number|null);
+                    exited_at?: (google.protobuf.Timestamp.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.WaitResponse.$Properties;
+            }
+
+            interface IStatsRequest extends containerd.task.v2.StatsRequest.$Properties {
+            }
+
+            class StatsRequest {
+                constructor(properties?: containerd.task.v2.StatsRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                static create(properties: containerd.task.v2.StatsRequest.$Shape): containerd.task.v2.StatsRequest & containerd.task.v2.StatsRequest.$Shape;
+                static create(properties?: containerd.task.v2.StatsRequest.$Properties): containerd.task.v2.StatsRequest;
+                static encode(message: containerd.task.v2.StatsRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.StatsRequest & containerd.task.v2.StatsRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace StatsRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.StatsRequest.$Properties;
+            }
+
+            interface IStatsResponse extends containerd.task.v2.StatsResponse.$Properties {
+            }
+
+            class StatsResponse {
+                constructor(properties?: containerd.task.v2.StatsResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                stats?: (google.protobuf.Any.$Properties|null);
+                static create(properties: containerd.task.v2.StatsResponse.$Shape): containerd.task.v2.StatsResponse & containerd.task.v2.StatsResponse.$Shape;
+                static create(properties?: containerd.task.v2.StatsResponse.$Properties): containerd.task.v2.StatsResponse;
+                static encode(message: containerd.task.v2.StatsResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.StatsResponse & containerd.task.v2.StatsResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace StatsResponse {
+                interface $Properties {
+                    stats?: (google.protobuf.Any.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.StatsResponse.$Properties;
+            }
+
+            interface IConnectRequest extends containerd.task.v2.ConnectRequest.$Properties {
+            }
+
+            class ConnectRequest {
+                constructor(properties?: containerd.task.v2.ConnectRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                static create(properties: containerd.task.v2.ConnectRequest.$Shape): containerd.task.v2.ConnectRequest & containerd.task.v2.ConnectRequest.$Shape;
+                static create(properties?: containerd.task.v2.ConnectRequest.$Properties): containerd.task.v2.ConnectRequest;
+                static encode(message: containerd.task.v2.ConnectRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.ConnectRequest & containerd.task.v2.ConnectRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace ConnectRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.ConnectRequest.$Properties;
+            }
+
+            interface IConnectResponse extends containerd.task.v2.ConnectResponse.$Properties {
+            }
+
+            class ConnectResponse {
+                constructor(properties?: containerd.task.v2.ConnectResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                shim_pid: number;
+                task_pid: number;
+                version: string;
+                static create(properties: containerd.task.v2.ConnectResponse.$Shape): containerd.task.v2.ConnectResponse & containerd.task.v2.ConnectResponse.$Shape;
+                static create(properties?: containerd.task.v2.ConnectResponse.$Properties): containerd.task.v2.ConnectResponse;
+                static encode(message: containerd.task.v2.ConnectResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.ConnectResponse & containerd.task.v2.ConnectResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace ConnectResponse {
+                interface $Properties {
+                    shim_pid?: (number|null);
+                    task_pid?: (number|null);
+                    version?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.ConnectResponse.$Properties;
+            }
+
+            interface IShutdownRequest extends containerd.task.v2.ShutdownRequest.$Properties {
+            }
+
+            class ShutdownRequest {
+                constructor(properties?: containerd.task.v2.ShutdownRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                now: boolean;
+                static create(properties: containerd.task.v2.ShutdownRequest.$Shape): containerd.task.v2.ShutdownRequest & containerd.task.v2.ShutdownRequest.$Shape;
+                static create(properties?: containerd.task.v2.ShutdownRequest.$Properties): containerd.task.v2.ShutdownRequest;
+                static encode(message: containerd.task.v2.ShutdownRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.ShutdownRequest & containerd.task.v2.ShutdownRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace ShutdownRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    now?: (boolean|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.ShutdownRequest.$Properties;
+            }
+
+            interface IPauseRequest extends containerd.task.v2.PauseRequest.$Properties {
+            }
+
+            class PauseRequest {
+                constructor(properties?: containerd.task.v2.PauseRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                static create(properties: containerd.task.v2.PauseRequest.$Shape): containerd.task.v2.PauseRequest & containerd.task.v2.PauseRequest.$Shape;
+                static create(properties?: containerd.task.v2.PauseRequest.$Properties): containerd.task.v2.PauseRequest;
+                static encode(message: containerd.task.v2.PauseRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.PauseRequest & containerd.task.v2.PauseRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace PauseRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.PauseRequest.$Properties;
+            }
+
+            interface IResumeRequest extends containerd.task.v2.ResumeRequest.$Properties {
+            }
+
+            class ResumeRequest {
+                constructor(properties?: containerd.task.v2.ResumeRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                static create(properties: containerd.task.v2.ResumeRequest.$Shape): containerd.task.v2.ResumeRequest & containerd.task.v2.ResumeRequest.$Shape;
+                static create(properties?: containerd.task.v2.ResumeRequest.$Properties): containerd.task.v2.ResumeRequest;
+                static encode(message: containerd.task.v2.ResumeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v2.ResumeRequest & containerd.task.v2.ResumeRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace ResumeRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v2.ResumeRequest.$Properties;
+            }
+        }
+
+        namespace v3 {
+
+            class Task extends $protobuf.rpc.Service {
+                constructor(rpcImpl: $protobuf.RPCImpl, requestDelimited?: boolean, responseDelimited?: boolean);
+                static create(rpcImpl: $protobuf.RPCImpl, requestDelimited?: boolean, responseDelimited?: boolean): Task;
+                state: containerd.task.v3.Task.State;
+                create: containerd.task.v3.Task.Create;
+                start: containerd.task.v3.Task.Start;
+                delete: containerd.task.v3.Task.Delete;
+                pids: containerd.task.v3.Task.Pids;
+                pause: containerd.task.v3.Task.Pause;
+                resume: containerd.task.v3.Task.Resume;
+                checkpoint: containerd.task.v3.Task.Checkpoint;
+                kill: containerd.task.v3.Task.Kill;
+                exec: containerd.task.v3.Task.Exec;
+                resizePty: containerd.task.v3.Task.ResizePty;
+                closeIO: containerd.task.v3.Task.CloseIO;
+                update: containerd.task.v3.Task.Update;
+                wait: containerd.task.v3.Task.Wait;
+                stats: containerd.task.v3.Task.Stats;
+                connect: containerd.task.v3.Task.Connect;
+                shutdown: containerd.task.v3.Task.Shutdown;
+            }
+
+            namespace Task {
+                type StateCallback = (error: (Error|null), response?: containerd.task.v3.StateResponse) => void;
+                type State = {
+                  (request: containerd.task.v3.IStateRequest, callback: containerd.task.v3.Task.StateCallback): void;
+                  (request: containerd.task.v3.IStateRequest): Promise<containerd.task.v3.StateResponse>;
+                  readonly name: "State";
+                  readonly path: "/containerd.task.v3.Task/State";
+                  readonly requestType: "StateRequest";
+                  readonly responseType: "StateResponse";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type CreateCallback = (error: (Error|null), response?: containerd.task.v3.CreateTaskResponse) => void;
+                type Create = {
+                  (request: containerd.task.v3.ICreateTaskRequest, callback: containerd.task.v3.Task.CreateCallback): void;
+                  (request: containerd.task.v3.ICreateTaskRequest): Promise<containerd.task.v3.CreateTaskResponse>;
+                  readonly name: "Create";
+                  readonly path: "/containerd.task.v3.Task/Create";
+                  readonly requestType: "CreateTaskRequest";
+                  readonly responseType: "CreateTaskResponse";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type StartCallback = (error: (Error|null), response?: containerd.task.v3.StartResponse) => void;
+                type Start = {
+                  (request: containerd.task.v3.IStartRequest, callback: containerd.task.v3.Task.StartCallback): void;
+                  (request: containerd.task.v3.IStartRequest): Promise<containerd.task.v3.StartResponse>;
+                  readonly name: "Start";
+                  readonly path: "/containerd.task.v3.Task/Start";
+                  readonly requestType: "StartRequest";
+                  readonly responseType: "StartResponse";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type DeleteCallback = (error: (Error|null), response?: containerd.task.v3.DeleteResponse) => void;
+                type Delete = {
+                  (request: containerd.task.v3.IDeleteRequest, callback: containerd.task.v3.Task.DeleteCallback): void;
+                  (request: containerd.task.v3.IDeleteRequest): Promise<containerd.task.v3.DeleteResponse>;
+                  readonly name: "Delete";
+                  readonly path: "/containerd.task.v3.Task/Delete";
+                  readonly requestType: "DeleteRequest";
+                  readonly responseType: "DeleteResponse";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type PidsCallback = (error: (Error|null), response?: containerd.task.v3.PidsResponse) => void;
+                type Pids = {
+                  (request: containerd.task.v3.IPidsRequest, callback: containerd.task.v3.Task.PidsCallback): void;
+                  (request: containerd.task.v3.IPidsRequest): Promise<containerd.task.v3.PidsResponse>;
+                  readonly name: "Pids";
+                  readonly path: "/containerd.task.v3.Task/Pids";
+                  readonly requestType: "PidsRequest";
+                  readonly responseType: "PidsResponse";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type PauseCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                type Pause = {
+                  (request: containerd.task.v3.IPauseRequest, callback: containerd.task.v3.Task.PauseCallback): void;
+                  (request: containerd.task.v3.IPauseRequest): Promise<google.protobuf.Empty>;
+                  readonly name: "Pause";
+                  readonly path: "/containerd.task.v3.Task/Pause";
+                  readonly requestType: "PauseRequest";
+                  readonly responseType: "google.protobuf.Empty";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type ResumeCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                type Resume = {
+                  (request: containerd.task.v3.IResumeRequest, callback: containerd.task.v3.Task.ResumeCallback): void;
+                  (request: containerd.task.v3.IResumeRequest): Promise<google.protobuf.Empty>;
+                  readonly name: "Resume";
+                  readonly path: "/containerd.task.v3.Task/Resume";
+                  readonly requestType: "ResumeRequest";
+                  readonly responseType: "google.protobuf.Empty";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type CheckpointCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                type Checkpoint = {
+                  (request: containerd.task.v3.ICheckpointTaskRequest, callback: containerd.task.v3.Task.CheckpointCallback): void;
+                  (request: containerd.task.v3.ICheckpointTaskRequest): Promise<google.protobuf.Empty>;
+                  readonly name: "Checkpoint";
+                  readonly path: "/containerd.task.v3.Task/Checkpoint";
+                  readonly requestType: "CheckpointTaskRequest";
+                  readonly responseType: "google.protobuf.Empty";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type KillCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                type Kill = {
+                  (request: containerd.task.v3.IKillRequest, callback: containerd.task.v3.Task.KillCallback): void;
+                  (request: containerd.task.v3.IKillRequest): Promise<google.protobuf.Empty>;
+                  readonly name: "Kill";
+                  readonly path: "/containerd.task.v3.Task/Kill";
+                  readonly requestType: "KillRequest";
+                  readonly responseType: "google.protobuf.Empty";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type ExecCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                type Exec = {
+                  (request: containerd.task.v3.IExecProcessRequest, callback: containerd.task.v3.Task.ExecCallback): void;
+                  (request: containerd.task.v3.IExecProcessRequest): Promise<google.protobuf.Empty>;
+                  readonly name: "Exec";
+                  readonly path: "/containerd.task.v3.Task/Exec";
+                  readonly requestType: "ExecProcessRequest";
+                  readonly responseType: "google.protobuf.Empty";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type ResizePtyCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                type ResizePty = {
+                  (request: containerd.task.v3.IResizePtyRequest, callback: containerd.task.v3.Task.ResizePtyCallback): void;
+                  (request: containerd.task.v3.IResizePtyRequest): Promise<google.protobuf.Empty>;
+                  readonly name: "ResizePty";
+                  readonly path: "/containerd.task.v3.Task/ResizePty";
+                  readonly requestType: "ResizePtyRequest";
+                  readonly responseType: "google.protobuf.Empty";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type CloseIOCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                type CloseIO = {
+                  (request: containerd.task.v3.ICloseIORequest, callback: containerd.task.v3.Task.CloseIOCallback): void;
+                  (request: containerd.task.v3.ICloseIORequest): Promise<google.protobuf.Empty>;
+                  readonly name: "CloseIO";
+                  readonly path: "/containerd.task.v3.Task/CloseIO";
+                  readonly requestType: "CloseIORequest";
+                  readonly responseType: "google.protobuf.Empty";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type UpdateCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                type Update = {
+                  (request: containerd.task.v3.IUpdateTaskRequest, callback: containerd.task.v3.Task.UpdateCallback): void;
+                  (request: containerd.task.v3.IUpdateTaskRequest): Promise<google.protobuf.Empty>;
+                  readonly name: "Update";
+                  readonly path: "/containerd.task.v3.Task/Update";
+                  readonly requestType: "UpdateTaskRequest";
+                  readonly responseType: "google.protobuf.Empty";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type WaitCallback = (error: (Error|null), response?: containerd.task.v3.WaitResponse) => void;
+                type Wait = {
+                  (request: containerd.task.v3.IWaitRequest, callback: containerd.task.v3.Task.WaitCallback): void;
+                  (request: containerd.task.v3.IWaitRequest): Promise<containerd.task.v3.WaitResponse>;
+                  readonly name: "Wait";
+                  readonly path: "/containerd.task.v3.Task/Wait";
+                  readonly requestType: "WaitRequest";
+                  readonly responseType: "WaitResponse";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type StatsCallback = (error: (Error|null), response?: containerd.task.v3.StatsResponse) => void;
+                type Stats = {
+                  (request: containerd.task.v3.IStatsRequest, callback: containerd.task.v3.Task.StatsCallback): void;
+                  (request: containerd.task.v3.IStatsRequest): Promise<containerd.task.v3.StatsResponse>;
+                  readonly name: "Stats";
+                  readonly path: "/containerd.task.v3.Task/Stats";
+                  readonly requestType: "StatsRequest";
+                  readonly responseType: "StatsResponse";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type ConnectCallback = (error: (Error|null), response?: containerd.task.v3.ConnectResponse) => void;
+                type Connect = {
+                  (request: containerd.task.v3.IConnectRequest, callback: containerd.task.v3.Task.ConnectCallback): void;
+                  (request: containerd.task.v3.IConnectRequest): Promise<containerd.task.v3.ConnectResponse>;
+                  readonly name: "Connect";
+                  readonly path: "/containerd.task.v3.Task/Connect";
+                  readonly requestType: "ConnectRequest";
+                  readonly responseType: "ConnectResponse";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+                type ShutdownCallback = (error: (Error|null), response?: google.protobuf.Empty) => void;
+                type Shutdown = {
+                  (request: containerd.task.v3.IShutdownRequest, callback: containerd.task.v3.Task.ShutdownCallback): void;
+                  (request: containerd.task.v3.IShutdownRequest): Promise<google.protobuf.Empty>;
+                  readonly name: "Shutdown";
+                  readonly path: "/containerd.task.v3.Task/Shutdown";
+                  readonly requestType: "ShutdownRequest";
+                  readonly responseType: "google.protobuf.Empty";
+                  readonly requestStream: undefined;
+                  readonly responseStream: undefined;
+                };
+            }
+
+            interface ICreateTaskRequest extends containerd.task.v3.CreateTaskRequest.$Properties {
+            }
+
+            class CreateTaskRequest {
+                constructor(properties?: containerd.task.v3.CreateTaskRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                bundle: string;
+                rootfs: containerd.types.Mount.$Properties[];
+                terminal: boolean;
+                stdin: string;
+                stdout: string;
+                stderr: string;
+                checkpoint: string;
+                parent_checkpoint: string;
+                options?: (google.protobuf.Any.$Properties|null);
+                static create(properties: containerd.task.v3.CreateTaskRequest.$Shape): containerd.task.v3.CreateTaskRequest & containerd.task.v3.CreateTaskRequest.$Shape;
+                static create(properties?: containerd.task.v3.CreateTaskRequest.$Properties): containerd.task.v3.CreateTaskRequest;
+                static encode(message: containerd.task.v3.CreateTaskRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.CreateTaskRequest & containerd.task.v3.CreateTaskRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace CreateTaskRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    bundle?: (string|null);
+                    rootfs?: (containerd.types.Mount.$Properties[]|null);
+                    terminal?: (boolean|null);
+                    stdin?: (string|null);
+                    stdout?: (string|null);
+                    stderr?: (string|null);
+                    checkpoint?: (string|null);
+                    parent_checkpoint?: (string|null);
+                    options?: (google.protobuf.Any.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.CreateTaskRequest.$Properties;
+            }
+
+            interface ICreateTaskResponse extends containerd.task.v3.CreateTaskResponse.$Properties {
+            }
+
+            class CreateTaskResponse {
+                constructor(properties?: containerd.task.v3.CreateTaskResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                pid: number;
+                static create(properties: containerd.task.v3.CreateTaskResponse.$Shape): containerd.task.v3.CreateTaskResponse & containerd.task.v3.CreateTaskResponse.$Shape;
+                static create(properties?: containerd.task.v3.CreateTaskResponse.$Properties): containerd.task.v3.CreateTaskResponse;
+                static encode(message: containerd.task.v3.CreateTaskResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.CreateTaskResponse & containerd.task.v3.CreateTaskResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace CreateTaskResponse {
+                interface $Properties {
+                    pid?: (number|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.CreateTaskResponse.$Properties;
+            }
+
+            interface IDeleteRequest extends containerd.task.v3.DeleteRequest.$Properties {
+            }
+
+            class DeleteRequest {
+                constructor(properties?: containerd.task.v3.DeleteRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                exec_id: string;
+                static create(properties: containerd.task.v3.DeleteRequest.$Shape): containerd.task.v3.DeleteRequest & containerd.task.v3.DeleteRequest.$Shape;
+                static create(properties?: containerd.task.v3.DeleteRequest.$Properties): containerd.task.v3.DeleteRequest;
+                static encode(message: containerd.task.v3.DeleteRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.DeleteRequest & containerd.task.v3.DeleteRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace DeleteRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    exec_id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.DeleteRequest.$Properties;
+            }
+
+            interface IDeleteResponse extends containerd.task.v3.DeleteResponse.$Properties {
+            }
+
+            class DeleteResponse {
+                constructor(properties?: containerd.task.v3.DeleteResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                pid: number;
+                exit_status: number;
+                exited_at?: (google.protobuf.Timestamp.$Properties|null);
+                static create(properties: containerd.task.v3.DeleteResponse.$Shape): containerd.task.v3.DeleteResponse & containerd.task.v3.DeleteResponse.$Shape;
+                static create(properties?: containerd.task.v3.DeleteResponse.$Properties): containerd.task.v3.DeleteResponse;
+                static encode(message: containerd.task.v3.DeleteResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.DeleteResponse & containerd.task.v3.DeleteResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace DeleteResponse {
+                interface $Properties {
+                    pid?: (number|null);
+                    exit_status?: (number|null);
+                    exited_at?: (google.protobuf.Timestamp.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.DeleteResponse.$Properties;
+            }
+
+            interface IExecProcessRequest extends containerd.task.v3.ExecProcessRequest.$Properties {
+            }
+
+            class ExecProcessRequest {
+                constructor(properties?: containerd.task.v3.ExecProcessRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                exec_id: string;
+                terminal: boolean;
+                stdin: string;
+                stdout: string;
+                stderr: string;
+                spec?: (google.protobuf.Any.$Properties|null);
+                static create(properties: containerd.task.v3.ExecProcessRequest.$Shape): containerd.task.v3.ExecProcessRequest & containerd.task.v3.ExecProcessRequest.$Shape;
+                static create(properties?: containerd.task.v3.ExecProcessRequest.$Properties): containerd.task.v3.ExecProcessRequest;
+                static encode(message: containerd.task.v3.ExecProcessRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.ExecProcessRequest & containerd.task.v3.ExecProcessRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace ExecProcessRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    exec_id?: (string|null);
+                    terminal?: (boolean|null);
+                    stdin?: (string|null);
+                    stdout?: (string|null);
+                    stderr?: (string|null);
+                    spec?: (google.protobuf.Any.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.ExecProcessRequest.$Properties;
+            }
+
+            interface IExecProcessResponse extends containerd.task.v3.ExecProcessResponse.$Properties {
+            }
+
+            class ExecProcessResponse {
+                constructor(properties?: containerd.task.v3.ExecProcessResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                static create(properties: containerd.task.v3.ExecProcessResponse.$Shape): containerd.task.v3.ExecProcessResponse & containerd.task.v3.ExecProcessResponse.$Shape;
+                static create(properties?: containerd.task.v3.ExecProcessResponse.$Properties): containerd.task.v3.ExecProcessResponse;
+                static encode(message: containerd.task.v3.ExecProcessResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.ExecProcessResponse & containerd.task.v3.ExecProcessResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace ExecProcessResponse {
+                interface $Properties {
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.ExecProcessResponse.$Properties;
+            }
+
+            interface IResizePtyRequest extends containerd.task.v3.ResizePtyRequest.$Properties {
+            }
+
+            class ResizePtyRequest {
+                constructor(properties?: containerd.task.v3.ResizePtyRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                exec_id: string;
+                width: number;
+                height: number;
+                static create(properties: containerd.task.v3.ResizePtyRequest.$Shape): containerd.task.v3.ResizePtyRequest & containerd.task.v3.ResizePtyRequest.$Shape;
+                static create(properties?: containerd.task.v3.ResizePtyRequest.$Properties): containerd.task.v3.ResizePtyRequest;
+                static encode(message: containerd.task.v3.ResizePtyRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.ResizePtyRequest & containerd.task.v3.ResizePtyRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace ResizePtyRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    exec_id?: (string|null);
+                    width?: (number|null);
+                    height?: (number|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.ResizePtyRequest.$Properties;
+            }
+
+            interface IStateRequest extends containerd.task.v3.StateRequest.$Properties {
+            }
+
+            class StateRequest {
+                constructor(properties?: containerd.task.v3.StateRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                exec_id: string;
+                static create(properties: containerd.task.v3.StateRequest.$Shape): containerd.task.v3.StateRequest & containerd.task.v3.StateRequest.$Shape;
+                static create(properties?: containerd.task.v3.StateRequest.$Properties): containerd.task.v3.StateRequest;
+                static encode(message: containerd.task.v3.StateRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.StateRequest & containerd.task.v3.StateRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace StateRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    exec_id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.StateRequest.$Properties;
+            }
+
+            interface IStateResponse extends containerd.task.v3.StateResponse.$Properties {
+            }
+
+            class StateResponse {
+                constructor(properties?: containerd.task.v3.StateResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                bundle: string;
+                pid: number;
+                status: containerd.v1.types.Status;
+                stdin: string;
+                stdout: string;
+                stderr: string;
+                terminal: boolean;
+                exit_status: number;
+                exited_at?: (google.protobuf.Timestamp.$Properties|null);
+                exec_id: string;
+                static create(properties: containerd.task.v3.StateResponse.$Shape): containerd.task.v3.StateResponse & containerd.task.v3.StateResponse.$Shape;
+                static create(properties?: containerd.task.v3.StateResponse.$Properties): containerd.task.v3.StateResponse;
+                static encode(message: containerd.task.v3.StateResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.StateResponse & containerd.task.v3.StateResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace StateResponse {
+                interface $Properties {
+                    id?: (string|null);
+                    bundle?: (string|null);
+                    pid?: (number|null);
+                    status?: (containerd.v1.types.Status|null);
+                    stdin?: (string|null);
+                    stdout?: (string|null);
+                    stderr?: (string|null);
+                    terminal?: (boolean|null);
+                    exit_status?: (number|null);
+                    exited_at?: (google.protobuf.Timestamp.$Properties|null);
+                    exec_id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.StateResponse.$Properties;
+            }
+
+            interface IKillRequest extends containerd.task.v3.KillRequest.$Properties {
+            }
+
+            class KillRequest {
+                constructor(properties?: containerd.task.v3.KillRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                exec_id: string;
+                signal: number;
+                all: boolean;
+                static create(properties: containerd.task.v3.KillRequest.$Shape): containerd.task.v3.KillRequest & containerd.task.v3.KillRequest.$Shape;
+                static create(properties?: containerd.task.v3.KillRequest.$Properties): containerd.task.v3.KillRequest;
+                static encode(message: containerd.task.v3.KillRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.KillRequest & containerd.task.v3.KillRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace KillRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    exec_id?: (string|null);
+                    signal?: (number|null);
+                    all?: (boolean|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.KillRequest.$Properties;
+            }
+
+            interface ICloseIORequest extends containerd.task.v3.CloseIORequest.$Properties {
+            }
+
+            class CloseIORequest {
+                constructor(properties?: containerd.task.v3.CloseIORequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                exec_id: string;
+                stdin: boolean;
+                static create(properties: containerd.task.v3.CloseIORequest.$Shape): containerd.task.v3.CloseIORequest & containerd.task.v3.CloseIORequest.$Shape;
+                static create(properties?: containerd.task.v3.CloseIORequest.$Properties): containerd.task.v3.CloseIORequest;
+                static encode(message: containerd.task.v3.CloseIORequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.CloseIORequest & containerd.task.v3.CloseIORequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace CloseIORequest {
+                interface $Properties {
+                    id?: (string|null);
+                    exec_id?: (string|null);
+                    stdin?: (boolean|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.CloseIORequest.$Properties;
+            }
+
+            interface IPidsRequest extends containerd.task.v3.PidsRequest.$Properties {
+            }
+
+            class PidsRequest {
+                constructor(properties?: containerd.task.v3.PidsRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                static create(properties: containerd.task.v3.PidsRequest.$Shape): containerd.task.v3.PidsRequest & containerd.task.v3.PidsRequest.$Shape;
+                static create(properties?: containerd.task.v3.PidsRequest.$Properties): containerd.task.v3.PidsRequest;
+                static encode(message: containerd.task.v3.PidsRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.PidsRequest & containerd.task.v3.PidsRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace PidsRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.PidsRequest.$Properties;
+            }
+
+            interface IPidsResponse extends containerd.task.v3.PidsResponse.$Properties {
+            }
+
+            class PidsResponse {
+                constructor(properties?: containerd.task.v3.PidsResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                processes: containerd.v1.types.ProcessInfo.$Properties[];
+                static create(properties: containerd.task.v3.PidsResponse.$Shape): containerd.task.v3.PidsResponse & containerd.task.v3.PidsResponse.$Shape;
+                static create(properties?: containerd.task.v3.PidsResponse.$Properties): containerd.task.v3.PidsResponse;
+                static encode(message: containerd.task.v3.PidsResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.PidsResponse & containerd.task.v3.PidsResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace PidsResponse {
+                interface $Properties {
+                    processes?: (containerd.v1.types.ProcessInfo.$Properties[]|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.PidsResponse.$Properties;
+            }
+
+            interface ICheckpointTaskRequest extends containerd.task.v3.CheckpointTaskRequest.$Properties {
+            }
+
+            class CheckpointTaskRequest {
+                constructor(properties?: containerd.task.v3.CheckpointTaskRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                path: string;
+                options?: (google.protobuf.Any.$Properties|null);
+                static create(properties: containerd.task.v3.CheckpointTaskRequest.$Shape): containerd.task.v3.CheckpointTaskRequest & containerd.task.v3.CheckpointTaskRequest.$Shape;
+                static create(properties?: containerd.task.v3.CheckpointTaskRequest.$Properties): containerd.task.v3.CheckpointTaskRequest;
+                static encode(message: containerd.task.v3.CheckpointTaskRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.CheckpointTaskRequest & containerd.task.v3.CheckpointTaskRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace CheckpointTaskRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    path?: (string|null);
+                    options?: (google.protobuf.Any.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.CheckpointTaskRequest.$Properties;
+            }
+
+            interface IUpdateTaskRequest extends containerd.task.v3.UpdateTaskRequest.$Properties {
+            }
+
+            class UpdateTaskRequest {
+                constructor(properties?: containerd.task.v3.UpdateTaskRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                resources?: (google.protobuf.Any.$Properties|null);
+                annotations: { [k: string]: string };
+                static create(properties: containerd.task.v3.UpdateTaskRequest.$Shape): containerd.task.v3.UpdateTaskRequest & containerd.task.v3.UpdateTaskRequest.$Shape;
+                static create(properties?: containerd.task.v3.UpdateTaskRequest.$Properties): containerd.task.v3.UpdateTaskRequest;
+                static encode(message: containerd.task.v3.UpdateTaskRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.UpdateTaskRequest & containerd.task.v3.UpdateTaskRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace UpdateTaskRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    resources?: (google.protobuf.Any.$Properties|null);
+                    annotations?: ({ [k: string]: string }|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.UpdateTaskRequest.$Properties;
+            }
+
+            interface IStartRequest extends containerd.task.v3.StartRequest.$Properties {
+            }
+
+            class StartRequest {
+                constructor(properties?: containerd.task.v3.StartRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                exec_id: string;
+                static create(properties: containerd.task.v3.StartRequest.$Shape): containerd.task.v3.StartRequest & containerd.task.v3.StartRequest.$Shape;
+                static create(properties?: containerd.task.v3.StartRequest.$Properties): containerd.task.v3.StartRequest;
+                static encode(message: containerd.task.v3.StartRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.StartRequest & containerd.task.v3.StartRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace StartRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    exec_id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.StartRequest.$Properties;
+            }
+
+            interface IStartResponse extends containerd.task.v3.StartResponse.$Properties {
+            }
+
+            class StartResponse {
+                constructor(properties?: containerd.task.v3.StartResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                pid: number;
+                static create(properties: containerd.task.v3.StartResponse.$Shape): containerd.task.v3.StartResponse & containerd.task.v3.StartResponse.$Shape;
+                static create(properties?: containerd.task.v3.StartResponse.$Properties): containerd.task.v3.StartResponse;
+                static encode(message: containerd.task.v3.StartResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.StartResponse & containerd.task.v3.StartResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace StartResponse {
+                interface $Properties {
+                    pid?: (number|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.StartResponse.$Properties;
+            }
+
+            interface IWaitRequest extends containerd.task.v3.WaitRequest.$Properties {
+            }
+
+            class WaitRequest {
+                constructor(properties?: containerd.task.v3.WaitRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                exec_id: string;
+                static create(properties: containerd.task.v3.WaitRequest.$Shape): containerd.task.v3.WaitRequest & containerd.task.v3.WaitRequest.$Shape;
+                static create(properties?: containerd.task.v3.WaitRequest.$Properties): containerd.task.v3.WaitRequest;
+                static encode(message: containerd.task.v3.WaitRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.WaitRequest & containerd.task.v3.WaitRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace WaitRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    exec_id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.WaitRequest.$Properties;
+            }
+
+            interface IWaitResponse extends containerd.task.v3.WaitResponse.$Properties {
+            }
+
+            class WaitResponse {
+                constructor(properties?: containerd.task.v3.WaitResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                exit_status: number;
+                exited_at?: (google.protobuf.Timestamp.$Properties|null);
+                static create(properties: containerd.task.v3.WaitResponse.$Shape): containerd.task.v3.WaitResponse & containerd.task.v3.WaitResponse.$Shape;
+                static create(properties?: containerd.task.v3.WaitResponse.$Properties): containerd.task.v3.WaitResponse;
+                static encode(message: containerd.task.v3.WaitResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.WaitResponse & containerd.task.v3.WaitResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace WaitResponse {
+                interface $Properties {
+                    exit_status?: (number|null);
+                    exited_at?: (google.protobuf.Timestamp.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.WaitResponse.$Properties;
+            }
+
+            interface IStatsRequest extends containerd.task.v3.StatsRequest.$Properties {
+            }
+
+            class StatsRequest {
+                constructor(properties?: containerd.task.v3.StatsRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                static create(properties: containerd.task.v3.StatsRequest.$Shape): containerd.task.v3.StatsRequest & containerd.task.v3.StatsRequest.$Shape;
+                static create(properties?: containerd.task.v3.StatsRequest.$Properties): containerd.task.v3.StatsRequest;
+                static encode(message: containerd.task.v3.StatsRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.StatsRequest & containerd.task.v3.StatsRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace StatsRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.StatsRequest.$Properties;
+            }
+
+            interface IStatsResponse extends containerd.task.v3.StatsResponse.$Properties {
+            }
+
+            class StatsResponse {
+                constructor(properties?: containerd.task.v3.StatsResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                stats?: (google.protobuf.Any.$Properties|null);
+                static create(properties: containerd.task.v3.StatsResponse.$Shape): containerd.task.v3.StatsResponse & containerd.task.v3.StatsResponse.$Shape;
+                static create(properties?: containerd.task.v3.StatsResponse.$Properties): containerd.task.v3.StatsResponse;
+                static encode(message: containerd.task.v3.StatsResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.StatsResponse & containerd.task.v3.StatsResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace StatsResponse {
+                interface $Properties {
+                    stats?: (google.protobuf.Any.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.StatsResponse.$Properties;
+            }
+
+            interface IConnectRequest extends containerd.task.v3.ConnectRequest.$Properties {
+            }
+
+            class ConnectRequest {
+                constructor(properties?: containerd.task.v3.ConnectRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                static create(properties: containerd.task.v3.ConnectRequest.$Shape): containerd.task.v3.ConnectRequest & containerd.task.v3.ConnectRequest.$Shape;
+                static create(properties?: containerd.task.v3.ConnectRequest.$Properties): containerd.task.v3.ConnectRequest;
+                static encode(message: containerd.task.v3.ConnectRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.ConnectRequest & containerd.task.v3.ConnectRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace ConnectRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.ConnectRequest.$Properties;
+            }
+
+            interface IConnectResponse extends containerd.task.v3.ConnectResponse.$Properties {
+            }
+
+            class ConnectResponse {
+                constructor(properties?: containerd.task.v3.ConnectResponse.$Properties);
+                $unknowns?: Uint8Array[];
+                shim_pid: number;
+                task_pid: number;
+                version: string;
+                static create(properties: containerd.task.v3.ConnectResponse.$Shape): containerd.task.v3.ConnectResponse & containerd.task.v3.ConnectResponse.$Shape;
+                static create(properties?: containerd.task.v3.ConnectResponse.$Properties): containerd.task.v3.ConnectResponse;
+                static encode(message: containerd.task.v3.ConnectResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.ConnectResponse & containerd.task.v3.ConnectResponse.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace ConnectResponse {
+                interface $Properties {
+                    shim_pid?: (number|null);
+                    task_pid?: (number|null);
+                    version?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.ConnectResponse.$Properties;
+            }
+
+            interface IShutdownRequest extends containerd.task.v3.ShutdownRequest.$Properties {
+            }
+
+            class ShutdownRequest {
+                constructor(properties?: containerd.task.v3.ShutdownRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                now: boolean;
+                static create(properties: containerd.task.v3.ShutdownRequest.$Shape): containerd.task.v3.ShutdownRequest & containerd.task.v3.ShutdownRequest.$Shape;
+                static create(properties?: containerd.task.v3.ShutdownRequest.$Properties): containerd.task.v3.ShutdownRequest;
+                static encode(message: containerd.task.v3.ShutdownRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.ShutdownRequest & containerd.task.v3.ShutdownRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace ShutdownRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    now?: (boolean|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.ShutdownRequest.$Properties;
+            }
+
+            interface IPauseRequest extends containerd.task.v3.PauseRequest.$Properties {
+            }
+
+            class PauseRequest {
+                constructor(properties?: containerd.task.v3.PauseRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                static create(properties: containerd.task.v3.PauseRequest.$Shape): containerd.task.v3.PauseRequest & containerd.task.v3.PauseRequest.$Shape;
+                static create(properties?: containerd.task.v3.PauseRequest.$Properties): containerd.task.v3.PauseRequest;
+                static encode(message: containerd.task.v3.PauseRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.PauseRequest & containerd.task.v3.PauseRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace PauseRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.PauseRequest.$Properties;
+            }
+
+            interface IResumeRequest extends containerd.task.v3.ResumeRequest.$Properties {
+            }
+
+            class ResumeRequest {
+                constructor(properties?: containerd.task.v3.ResumeRequest.$Properties);
+                $unknowns?: Uint8Array[];
+                id: string;
+                static create(properties: containerd.task.v3.ResumeRequest.$Shape): containerd.task.v3.ResumeRequest & containerd.task.v3.ResumeRequest.$Shape;
+                static create(properties?: containerd.task.v3.ResumeRequest.$Properties): containerd.task.v3.ResumeRequest;
+                static encode(message: containerd.task.v3.ResumeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.task.v3.ResumeRequest & containerd.task.v3.ResumeRequest.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace ResumeRequest {
+                interface $Properties {
+                    id?: (string|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.task.v3.ResumeRequest.$Properties;
+            }
+        }
+    }
+
+    namespace v1 {
+
+        namespace types {
+
+            enum Status {
+                UNKNOWN = 0,
+                CREATED = 1,
+                RUNNING = 2,
+                STOPPED = 3,
+                PAUSED = 4,
+                PAUSING = 5
+            }
+
+            interface IProcessInfo extends containerd.v1.types.ProcessInfo.$Properties {
+            }
+
+            class ProcessInfo {
+                constructor(properties?: containerd.v1.types.ProcessInfo.$Properties);
+                $unknowns?: Uint8Array[];
+                pid: number;
+                info?: (google.protobuf.Any.$Properties|null);
+                static create(properties: containerd.v1.types.ProcessInfo.$Shape): containerd.v1.types.ProcessInfo & containerd.v1.types.ProcessInfo.$Shape;
+                static create(properties?: containerd.v1.types.ProcessInfo.$Properties): containerd.v1.types.ProcessInfo;
+                static encode(message: containerd.v1.types.ProcessInfo.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.v1.types.ProcessInfo & containerd.v1.types.ProcessInfo.$Shape;
+                static getTypeUrl(prefix?: string): string;
+            }
+
+            namespace ProcessInfo {
+                interface $Properties {
+                    pid?: (number|null);
+                    info?: (google.protobuf.Any.$Properties|null);
+                    $unknowns?: Uint8Array[];
+                }
+                type $Shape = containerd.v1.types.ProcessInfo.$Properties;
+            }
+        }
+    }
+}
+
+export namespace google {
+
+    namespace protobuf {
+
+        interface ITimestamp extends google.protobuf.Timestamp.$Properties {
+        }
+
+        class Timestamp {
+            constructor(properties?: google.protobuf.Timestamp.$Properties);
+            $unknowns?: Uint8Array[];
+            seconds: (number|Long);
+            nanos: number;
+            static create(properties: google.protobuf.Timestamp.$Shape): google.protobuf.Timestamp & google.protobuf.Timestamp.$Shape;
+            static create(properties?: google.protobuf.Timestamp.$Properties): google.protobuf.Timestamp;
+            static encode(message: google.protobuf.Timestamp.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): google.protobuf.Timestamp & google.protobuf.Timestamp.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Timestamp {
+            interface $Properties {
+                seconds?: (number|Long|null);
+                nanos?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = google.protobuf.Timestamp.$Properties;
+        }
+
+        interface IAny extends google.protobuf.Any.$Properties {
+        }
+
+        class Any {
+            constructor(properties?: google.protobuf.Any.$Properties);
+            $unknowns?: Uint8Array[];
+            type_url: string;
+            value: Uint8Array;
+            static create(properties: google.protobuf.Any.$Shape): google.protobuf.Any & google.protobuf.Any.$Shape;
+            static create(properties?: google.protobuf.Any.$Properties): google.protobuf.Any;
+            static encode(message: google.protobuf.Any.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): google.protobuf.Any & google.protobuf.Any.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Any {
+            interface $Properties {
+                type_url?: (string|null);
+                value?: (Uint8Array|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = google.protobuf.Any.$Properties;
+        }
+
+        interface IEmpty extends google.protobuf.Empty.$Properties {
+        }
+
+        class Empty {
+            constructor(properties?: google.protobuf.Empty.$Properties);
+            $unknowns?: Uint8Array[];
+            static create(properties: google.protobuf.Empty.$Shape): google.protobuf.Empty & google.protobuf.Empty.$Shape;
+            static create(properties?: google.protobuf.Empty.$Properties): google.protobuf.Empty;
+            static encode(message: google.protobuf.Empty.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): google.protobuf.Empty & google.protobuf.Empty.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Empty {
+            interface $Properties {
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = google.protobuf.Empty.$Properties;
+        }
+    }
+
+    namespace rpc {
+
+        interface IStatus extends google.rpc.Status.$Properties {
+        }
+
+        class Status {
+            constructor(properties?: google.rpc.Status.$Properties);
+            $unknowns?: Uint8Array[];
+            code: number;
+            message: string;
+            details: google.protobuf.Any.$Properties[];
+            static create(properties: google.rpc.Status.$Shape): google.rpc.Status & google.rpc.Status.$Shape;
+            static create(properties?: google.rpc.Status.$Properties): google.rpc.Status;
+            static encode(message: google.rpc.Status.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): google.rpc.Status & google.rpc.Status.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Status {
+            interface $Properties {
+                code?: (number|null);
+                message?: (string|null);
+                details?: (google.protobuf.Any.$Properties[]|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = google.rpc.Status.$Properties;
+        }
+    }
+}
+
+export namespace runtimeoptions {
+
+    namespace v1 {
+
+        interface IOptions extends runtimeoptions.v1.Options.$Properties {
+        }
+
+        class Options {
+            constructor(properties?: runtimeoptions.v1.Options.$Properties);
+            $unknowns?: Uint8Array[];
+            type_url: string;
+            config_path: string;
+            config_body: Uint8Array;
+            static create(properties: runtimeoptions.v1.Options.$Shape): runtimeoptions.v1.Options & runtimeoptions.v1.Options.$Shape;
+            static create(properties?: runtimeoptions.v1.Options.$Properties): runtimeoptions.v1.Options;
+            static encode(message: runtimeoptions.v1.Options.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): runtimeoptions.v1.Options & runtimeoptions.v1.Options.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Options {
+            interface $Properties {
+                type_url?: (string|null);
+                config_path?: (string|null);
+                config_body?: (Uint8Array|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = runtimeoptions.v1.Options.$Properties;
+        }
+    }
+}
+
+export namespace ttrpc {
 
     interface IRequest extends ttrpc.Request.$Properties {
     }
@@ -56,5 +2825,75 @@ export namespace ttrpc {
             $unknowns?: Uint8Array[];
         }
         type $Shape = ttrpc.Request.$Properties;
+    }
+
+    interface IResponse extends ttrpc.Response.$Properties {
+    }
+
+    class Response {
+        constructor(properties?: ttrpc.Response.$Properties);
+        $unknowns?: Uint8Array[];
+        status?: (google.rpc.Status.$Properties|null);
+        payload: Uint8Array;
+        static create(properties: ttrpc.Response.$Shape): ttrpc.Response & ttrpc.Response.$Shape;
+        static create(properties?: ttrpc.Response.$Properties): ttrpc.Response;
+        static encode(message: ttrpc.Response.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): ttrpc.Response & ttrpc.Response.$Shape;
+        static getTypeUrl(prefix?: string): string;
+    }
+
+    namespace Response {
+        interface $Properties {
+            status?: (google.rpc.Status.$Properties|null);
+            payload?: (Uint8Array|null);
+            $unknowns?: Uint8Array[];
+        }
+        type $Shape = ttrpc.Response.$Properties;
+    }
+
+    interface IStringList extends ttrpc.StringList.$Properties {
+    }
+
+    class StringList {
+        constructor(properties?: ttrpc.StringList.$Properties);
+        $unknowns?: Uint8Array[];
+        list: string[];
+        static create(properties: ttrpc.StringList.$Shape): ttrpc.StringList & ttrpc.StringList.$Shape;
+        static create(properties?: ttrpc.StringList.$Properties): ttrpc.StringList;
+        static encode(message: ttrpc.StringList.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): ttrpc.StringList & ttrpc.StringList.$Shape;
+        static getTypeUrl(prefix?: string): string;
+    }
+
+    namespace StringList {
+        interface $Properties {
+            list?: (string[]|null);
+            $unknowns?: Uint8Array[];
+        }
+        type $Shape = ttrpc.StringList.$Properties;
+    }
+
+    interface IKeyValue extends ttrpc.KeyValue.$Properties {
+    }
+
+    class KeyValue {
+        constructor(properties?: ttrpc.KeyValue.$Properties);
+        $unknowns?: Uint8Array[];
+        key: string;
+        value: string;
+        static create(properties: ttrpc.KeyValue.$Shape): ttrpc.KeyValue & ttrpc.KeyValue.$Shape;
+        static create(properties?: ttrpc.KeyValue.$Properties): ttrpc.KeyValue;
+        static encode(message: ttrpc.KeyValue.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): ttrpc.KeyValue & ttrpc.KeyValue.$Shape;
+        static getTypeUrl(prefix?: string): string;
+    }
+
+    namespace KeyValue {
+        interface $Properties {
+            key?: (string|null);
+            value?: (string|null);
+            $unknowns?: Uint8Array[];
+        }
+        type $Shape = ttrpc.KeyValue.$Properties;
     }
 }

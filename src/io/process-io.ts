@@ -1,0 +1,213 @@
+// Stdio plumbing between a container process and containerd's FIFOs (or a log file).
+//
+// The container never sees the FIFOs: it gets anonymous pipes, and the shim copies between the pipes
+// and the FIFOs. For every stdout/stderr FIFO the shim also holds a never-read "keep-alive" reader,
+// so the container does not get SIGPIPE while containerd restarts; for stdin it holds a keep-alive
+// writer, so the copy does not see EOF when a client goes away (CloseIO closes it). All FIFO opens
+// are O_NONBLOCK in an order that cannot block (reader first), so no libuv thread is ever parked.
+import { closeSync, constants, mkdirSync, openSync, fchownSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Socket } from 'node:net';
+import { native } from '../native/index.js';
+import type { StdioFds } from '../runtime/runc.js';
+import { parseStdioTarget, type Stdio } from './stdio.js';
+import { withTimeout } from '../base/deferred.js';
+
+// Node opens every file with O_CLOEXEC already.
+const { O_RDONLY, O_WRONLY, O_NONBLOCK, O_APPEND, O_CREAT } = constants;
+
+export interface IoOwner {
+  uid: number;
+  gid: number;
+}
+
+export class ProcessIO {
+  /** Container-side fds, handed to runc and closed by us once runc has started the process. */
+  #childFds: number[] = [-1, -1, -1];
+  /** fds we own and close at the end (keep-alive ends, FIFO ends not wrapped in a stream). */
+  #rawFds = new Set<number>();
+  #streams: Socket[] = [];
+  #copies: Promise<void>[] = [];
+  #stdinKeepAlive = -1;
+  #closed = false;
+
+  private constructor(readonly stdio: Stdio) {}
+
+  /** Opens the FIFOs/file and the pipes for a process; on failure releases everything. */
+  static open(stdio: Stdio, owner?: IoOwner): ProcessIO {
+    const io = new ProcessIO(stdio);
+    try {
+      io.setup(owner);
+    } catch (err) {
+      io.close();
+      throw err;
+    }
+    return io;
+  }
+
+  get childFds(): StdioFds {
+    return [this.#childFds[0] ?? -1, this.#childFds[1] ?? -1, this.#childFds[2] ?? -1];
+  }
+
+  private setup(owner: IoOwner | undefined): void {
+    const target = parseStdioTarget(this.stdio);
+    switch (target.kind) {
+      case 'null':
+        return;
+      case 'fifo':
+        if (this.stdio.stdin !== '') this.setupStdin(this.stdio.stdin, owner);
+        this.setupOutputs((path) => this.openFifoWriter(path), owner);
+        return;
+      case 'file': {
+        mkdirSync(dirname(target.path), { recursive: true, mode: 0o755 });
+        if (this.stdio.stdin !== '') this.setupStdin(this.stdio.stdin, owner);
+        // stdout and stderr both go to the one file, appended.
+        const fd = this.track(
+          openSync(target.path, O_WRONLY | O_APPEND | O_CREAT, 0o644),
+        );
+        this.setupOutputs(() => fd, owner, true);
+        return;
+      }
+      case 'binary':
+        throw new Error('binary:// logging is not implemented yet');
+    }
+  }
+
+  private track(fd: number): number {
+    this.#rawFds.add(fd);
+    return fd;
+  }
+
+  private setupStdin(path: string, owner: IoOwner | undefined): void {
+    // Reader first (never blocks), then the keep-alive writer (succeeds: a reader exists).
+    const fifoRead = this.track(openSync(path, O_RDONLY | O_NONBLOCK));
+    this.#stdinKeepAlive = this.track(openSync(path, O_WRONLY | O_NONBLOCK));
+    const [pipeRead, pipeWrite] = native.pipe();
+    this.#childFds[0] = pipeRead;
+    this.chown(pipeRead, owner);
+    this.#rawFds.delete(fifoRead);
+    const src = this.stream(fifoRead, 'read');
+    const dst = this.stream(pipeWrite, 'write');
+    // The container's stdin may close early; its EPIPE is not our error.
+    dst.on('error', () => src.destroy());
+    this.#copies.push(copy(src, dst));
+  }
+
+  private setupOutputs(
+    openWriter: (path: string) => number,
+    owner: IoOwner | undefined,
+    sharedFile = false,
+  ): void {
+    const { stdout, stderr } = this.stdio;
+    const writers = new Map<string, number>();
+    const outputs: [1 | 2, string][] = [
+      [1, stdout],
+      [2, stderr],
+    ];
+    const targets: { fd: 1 | 2; writerFd: number }[] = [];
+    for (const [fd, path] of outputs) {
+      if (path === '' || (fd === 2 && this.stdio.terminal)) continue;
+      const key = sharedFile ? 'file' : path;
+      let writerFd = writers.get(key);
+      if (writerFd === undefined) {
+        writerFd = openWriter(path);
+        writers.set(key, writerFd);
+      }
+      targets.push({ fd, writerFd });
+    }
+    // One destination stream per distinct writer; with stdout == stderr it ends after both copies.
+    const sinks = new Map<number, { stream: Socket; users: number }>();
+    for (const { writerFd } of targets) {
+      const sink = sinks.get(writerFd);
+      if (sink) sink.users++;
+      else {
+        this.#rawFds.delete(writerFd);
+        sinks.set(writerFd, { stream: this.stream(writerFd, 'write'), users: 1 });
+      }
+    }
+    for (const { fd, writerFd } of targets) {
+      const [pipeRead, pipeWrite] = native.pipe();
+      this.#childFds[fd] = pipeWrite;
+      this.chown(pipeWrite, owner);
+      const sink = sinks.get(writerFd);
+      if (!sink) continue;
+      const src = this.stream(pipeRead, 'read');
+      this.#copies.push(
+        copy(src, sink.stream, false).then(() => {
+          if (--sink.users === 0) sink.stream.end();
+        }),
+      );
+    }
+  }
+
+  /** stdout/stderr FIFO: keep-alive reader first, then our writer. */
+  private openFifoWriter(path: string): number {
+    this.track(openSync(path, O_RDONLY | O_NONBLOCK));
+    return this.track(openSync(path, O_WRONLY | O_NONBLOCK));
+  }
+
+  private chown(fd: number, owner: IoOwner | undefined): void {
+    if (owner && (owner.uid !== 0 || owner.gid !== 0)) fchownSync(fd, owner.uid, owner.gid);
+  }
+
+  private stream(fd: number, mode: 'read' | 'write'): Socket {
+    const socket = new Socket({ fd, readable: mode === 'read', writable: mode === 'write' });
+    // Errors end the copy; they are never fatal to the shim.
+    socket.on('error', () => undefined);
+    this.#streams.push(socket);
+    return socket;
+  }
+
+  /** Closes our copies of the container-side ends, once runc has handed them to the process. */
+  closeChildEnds(): void {
+    for (const fd of this.#childFds) if (fd >= 0) safeClose(fd);
+    this.#childFds = [-1, -1, -1];
+  }
+
+  /** CloseIO: drop the keep-alive writer so stdin reaches EOF when the client closes too. */
+  closeStdin(): void {
+    if (this.#stdinKeepAlive >= 0) {
+      this.#rawFds.delete(this.#stdinKeepAlive);
+      safeClose(this.#stdinKeepAlive);
+      this.#stdinKeepAlive = -1;
+    }
+  }
+
+  /** Waits (bounded) until the output copies have drained. */
+  async drain(timeoutMs: number): Promise<void> {
+    await withTimeout(Promise.all(this.#copies), timeoutMs);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.closeChildEnds();
+    for (const s of this.#streams) s.destroy();
+    for (const fd of this.#rawFds) safeClose(fd);
+    this.#rawFds.clear();
+    this.#stdinKeepAlive = -1;
+  }
+}
+
+/** Pipes src into dst with backpressure; resolves when src ends or either side fails. */
+function copy(src: Socket, dst: Socket, endDst = true): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      src.unpipe(dst);
+      if (endDst) dst.end();
+      resolve();
+    };
+    src.once('end', done);
+    src.once('close', done);
+    src.once('error', done);
+    src.pipe(dst, { end: false });
+  });
+}
+
+function safeClose(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+}

@@ -1,0 +1,53 @@
+// The whole contract with the N-API addon (native/), primitives only, and its single loader.
+import { createRequire } from 'node:module';
+
+export interface ReapedChild {
+  pid: number;
+  /** Exit code, or 128 + signal number when killed by a signal. */
+  status: number;
+  signaled: boolean;
+  exitCode: number | null;
+  signal: number | null;
+}
+
+export interface SpawnOptions {
+  /** Absolute path of the program. */
+  file: string;
+  argv: string[];
+  env: string[];
+  cwd?: string;
+  /** Child fd i becomes fds[i]; -1 means /dev/null. Every other fd is closed. */
+  fds: number[];
+  setsid?: boolean;
+  setpgid?: boolean;
+}
+
+export interface NativeBinding {
+  setChildSubreaper(): void;
+  isChildSubreaper(): boolean;
+  reapAll(): ReapedChild[];
+  spawn(opts: SpawnOptions): number;
+  setsid(): number;
+  pipe(): [number, number];
+  closeFd(fd: number): void;
+  setNonBlocking(fd: number, on: boolean): void;
+  listenUnix(path: string, backlog: number): number;
+  acceptRecvFd(listenFd: number): { fd: number; name: string };
+  sendFd(sockFd: number, fd: number, name: string): void;
+  setWinsize(fd: number, rows: number, cols: number): void;
+  mount(source: string, target: string, fstype: string, flags: number, data: string): void;
+  umount2(target: string, flags: number): void;
+  eventfd(initval: number, flags: number): number;
+}
+
+const ADDON_PATH = '../../../native/build/Release/shim_native.node';
+
+function load(): NativeBinding {
+  try {
+    return createRequire(import.meta.url)(ADDON_PATH) as NativeBinding;
+  } catch (err) {
+    throw new Error(`native addon not built (run npm ci or npm run build:native): ${String(err)}`);
+  }
+}
+
+export const native: NativeBinding = load();

@@ -1,0 +1,74 @@
+// Files in the bundle directory that the shim reads or writes for itself.
+import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RuntimeOptions } from './options.js';
+
+export const bundleFiles = {
+  config: 'config.json',
+  rootfs: 'rootfs',
+  initPid: 'init.pid',
+  runcLog: 'log.json',
+  /** Our record of the runtime options, so `delete` can find runc's root after the daemon died. */
+  options: 'options.json',
+  /** The init's exit, written when it is processed, so `delete` can report the real status. */
+  initExit: 'init.exit',
+} as const;
+
+export const bundlePath = (bundle: string, name: string): string => join(bundle, name);
+
+/** Writes a file atomically (temp file in the same directory, then rename). */
+export function writeFileAtomic(path: string, data: string, mode: number): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, data, { mode });
+  renameSync(tmp, path);
+}
+
+export function readPidFile(path: string): number {
+  const pid = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`invalid pid in ${path}`);
+  return pid;
+}
+
+export function saveRuntimeOptions(bundle: string, opts: RuntimeOptions): void {
+  writeFileAtomic(bundlePath(bundle, bundleFiles.options), JSON.stringify(opts), 0o600);
+}
+
+export function loadRuntimeOptions(bundle: string): Partial<RuntimeOptions> {
+  try {
+    return JSON.parse(readFileSync(bundlePath(bundle, bundleFiles.options), 'utf8')) as Partial<RuntimeOptions>;
+  } catch {
+    return {};
+  }
+}
+
+export interface SavedExit {
+  status: number;
+  exitedAt: string;
+}
+
+export function saveInitExit(bundle: string, status: number, at: Date): void {
+  const saved: SavedExit = { status, exitedAt: at.toISOString() };
+  writeFileAtomic(bundlePath(bundle, bundleFiles.initExit), JSON.stringify(saved), 0o600);
+}
+
+export function loadInitExit(bundle: string): SavedExit | undefined {
+  try {
+    return JSON.parse(readFileSync(bundlePath(bundle, bundleFiles.initExit), 'utf8')) as SavedExit;
+  } catch {
+    return undefined;
+  }
+}
+
+interface OciSpec {
+  annotations?: Record<string, string>;
+  linux?: { namespaces?: { type?: string; path?: string }[] };
+}
+
+export function readSpec(bundle: string): OciSpec {
+  return JSON.parse(readFileSync(bundlePath(bundle, bundleFiles.config), 'utf8')) as OciSpec;
+}
+
+/** True when the spec gives the container its own (new) PID namespace. */
+export function hasPrivatePidNamespace(spec: OciSpec): boolean {
+  return (spec.linux?.namespaces ?? []).some((ns) => ns.type === 'pid' && (ns.path ?? '') === '');
+}

@@ -1,0 +1,45 @@
+// One process of a container (the init or an exec): its state, exit bookkeeping and stdio.
+import { Deferred } from '../base/deferred.js';
+import { ShimError } from '../base/errors.js';
+import type { ProcessIO } from '../io/process-io.js';
+import type { Stdio } from '../io/stdio.js';
+
+export type ProcessStatus = 'created' | 'running' | 'pausing' | 'paused' | 'stopped' | 'deleted';
+
+export interface ExitInfo {
+  status: number;
+  at: Date;
+}
+
+export class Process {
+  pid = 0;
+  status: ProcessStatus = 'created';
+  exit: ExitInfo | undefined;
+  io: ProcessIO | undefined;
+  readonly #exited = new Deferred<ExitInfo>();
+
+  constructor(
+    /** Container id for the init process, exec id for an exec. */
+    readonly id: string,
+    readonly stdio: Stdio,
+  ) {}
+
+  get exited(): Promise<ExitInfo> {
+    return this.#exited.promise;
+  }
+
+  /** Records the exit once; Wait callers are released. */
+  setExited(status: number, at: Date): void {
+    if (this.exit) return;
+    this.exit = { status, at };
+    this.status = 'stopped';
+    this.#exited.resolve(this.exit);
+  }
+
+  /** Throws the reference shim's error for an operation not allowed in the current state. */
+  assertStatus(op: string, allowed: readonly ProcessStatus[]): void {
+    if (allowed.includes(this.status)) return;
+    if (this.status === 'deleted') throw new ShimError('not-found', `process ${this.id} deleted`);
+    throw new ShimError('unknown', `cannot ${op} a ${this.status} process`);
+  }
+}

@@ -1,0 +1,146 @@
+// Driver for the OCI runtime binary (runc, or crun through the runc options' binary_name). Every
+// invocation goes through the reaper Monitor, which owns all children of the shim.
+import { readFile } from 'node:fs/promises';
+import type { Monitor } from '../reaper/monitor.js';
+import { RuncError } from './errors.js';
+
+export interface RuncConfig {
+  /** Binary name or absolute path; resolved with PATH. */
+  binary: string;
+  /** State root, already including the namespace (`<root>/<ns>`). */
+  root: string;
+  /** runc's `--log` file (JSON lines); its last error is used in error messages. */
+  logPath: string;
+  systemdCgroup: boolean;
+}
+
+/** Child stdio: fd numbers for the container's 0/1/2 (-1 = /dev/null). */
+export type StdioFds = [number, number, number];
+
+export interface CreateOptions {
+  bundle: string;
+  pidFile: string;
+  consoleSocket?: string | undefined;
+  noPivot?: boolean;
+  noNewKeyring?: boolean;
+  stdio: StdioFds;
+}
+
+export interface ExecOptions {
+  processPath: string;
+  pidFile: string;
+  consoleSocket?: string | undefined;
+  stdio: StdioFds;
+}
+
+export class Runc {
+  readonly #file: string;
+
+  constructor(
+    readonly config: RuncConfig,
+    private readonly monitor: Monitor,
+    resolvedBinary: string,
+  ) {
+    this.#file = resolvedBinary;
+  }
+
+  private globalArgs(): string[] {
+    const args = ['--root', this.config.root, '--log', this.config.logPath, '--log-format', 'json'];
+    if (this.config.systemdCgroup) args.push('--systemd-cgroup');
+    return args;
+  }
+
+  /** Runs a command whose output we capture; throws RuncError when it fails. */
+  private async run(args: string[], input?: string): Promise<Buffer> {
+    const argv = [...this.globalArgs(), ...args];
+    const result = await this.monitor.run({
+      file: this.#file,
+      args: argv,
+      ...(input === undefined ? {} : { input }),
+    });
+    if (result.status !== 0) {
+      throw new RuncError(
+        argv,
+        result.status,
+        result.stderr.toString(),
+        await lastLogError(this.config.logPath),
+      );
+    }
+    return result.stdout;
+  }
+
+  /** Runs a command whose stdio belongs to the container (create, exec). */
+  private async runWithStdio(args: string[], stdio: StdioFds): Promise<void> {
+    const argv = [...this.globalArgs(), ...args];
+    const child = this.monitor.spawn({ file: this.#file, argv: [this.#file, ...argv], fds: stdio });
+    const exit = await child.exited;
+    if (exit.status !== 0) {
+      throw new RuncError(argv, exit.status, '', await lastLogError(this.config.logPath));
+    }
+  }
+
+  async create(id: string, opts: CreateOptions): Promise<void> {
+    const args = ['create', '--bundle', opts.bundle, '--pid-file', opts.pidFile];
+    if (opts.consoleSocket !== undefined) args.push('--console-socket', opts.consoleSocket);
+    if (opts.noPivot === true) args.push('--no-pivot');
+    if (opts.noNewKeyring === true) args.push('--no-new-keyring');
+    await this.runWithStdio([...args, id], opts.stdio);
+  }
+
+  async start(id: string): Promise<void> {
+    await this.run(['start', id]);
+  }
+
+  async exec(id: string, opts: ExecOptions): Promise<void> {
+    const args = ['exec', '--process', opts.processPath, '--detach', '--pid-file', opts.pidFile];
+    if (opts.consoleSocket !== undefined) args.push('--console-socket', opts.consoleSocket);
+    await this.runWithStdio([...args, id], opts.stdio);
+  }
+
+  async kill(id: string, signal: number, all: boolean): Promise<void> {
+    await this.run(['kill', ...(all ? ['--all'] : []), id, String(signal)]);
+  }
+
+  async delete(id: string, force: boolean): Promise<void> {
+    await this.run(['delete', ...(force ? ['--force'] : []), id]);
+  }
+
+  async pause(id: string): Promise<void> {
+    await this.run(['pause', id]);
+  }
+
+  async resume(id: string): Promise<void> {
+    await this.run(['resume', id]);
+  }
+
+  async update(id: string, resourcesJson: string): Promise<void> {
+    await this.run(['update', '--resources', '-', id], resourcesJson);
+  }
+
+  /** Pids in the container's cgroup. */
+  async ps(id: string): Promise<number[]> {
+    const out = await this.run(['ps', '--format', 'json', id]);
+    const parsed: unknown = JSON.parse(out.toString() || '[]');
+    return Array.isArray(parsed) ? parsed.filter((p): p is number => typeof p === 'number') : [];
+  }
+}
+
+/** The `msg` of the last error-level line in runc's JSON log, or ''. */
+export async function lastLogError(logPath: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(logPath, 'utf8');
+  } catch {
+    return '';
+  }
+  const lines = text.trimEnd().split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    try {
+      const entry = JSON.parse(lines[i] ?? '') as { level?: unknown; msg?: unknown };
+      if (entry.level === 'error' && typeof entry.msg === 'string') return entry.msg;
+    } catch {
+      // not JSON: skip
+    }
+  }
+  return '';
+}

@@ -1,0 +1,57 @@
+// The `delete` action: clean up after a container whose daemon may be gone. Idempotent: containerd
+// runs it after every task delete too. Prints only a serialized DeleteResponse.
+import { containerd } from '../gen/proto.js';
+import { timestampFromDate } from '../base/proto-util.js';
+import { Monitor, resolveExecutable } from '../reaper/index.js';
+import { Runc } from '../runtime/runc.js';
+import {
+  bundleFiles,
+  bundlePath,
+  loadInitExit,
+  loadRuntimeOptions,
+  readPidFile,
+} from '../process/bundle.js';
+import { DEFAULT_RUNTIME_OPTIONS, runcRoot } from '../process/options.js';
+import { unmountAll } from '../process/rootfs.js';
+import type { ShimFlags } from './flags.js';
+
+/** Exit status reported when the real one is unknown: the container was force-killed. */
+const KILLED_STATUS = 128 + 9;
+
+export async function deleteAction(flags: ShimFlags): Promise<Uint8Array> {
+  const bundle = flags.bundle || process.cwd();
+  const options = { ...DEFAULT_RUNTIME_OPTIONS, ...loadRuntimeOptions(bundle) };
+  const monitor = new Monitor();
+  monitor.start();
+  try {
+    const binary = options.binaryName || 'runc';
+    const runc = new Runc(
+      {
+        binary,
+        root: runcRoot(options, flags.namespace),
+        logPath: bundlePath(bundle, bundleFiles.runcLog),
+        systemdCgroup: options.systemdCgroup,
+      },
+      monitor,
+      resolveExecutable(binary),
+    );
+    await runc.delete(flags.id, true).catch(() => undefined);
+  } catch {
+    // Missing runtime binary or bookkeeping: still unmount and answer.
+  } finally {
+    monitor.stop();
+  }
+  await unmountAll(bundlePath(bundle, bundleFiles.rootfs)).catch(() => undefined);
+  let pid = 0;
+  try {
+    pid = readPidFile(bundlePath(bundle, bundleFiles.initPid));
+  } catch {
+    // never created
+  }
+  const saved = loadInitExit(bundle);
+  return containerd.task.v2.DeleteResponse.encode({
+    pid,
+    exit_status: saved?.status ?? KILLED_STATUS,
+    exited_at: timestampFromDate(saved ? new Date(saved.exitedAt) : new Date()),
+  }).finish();
+}

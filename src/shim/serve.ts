@@ -1,0 +1,84 @@
+// The shim daemon: subreaper, log FIFO, event publisher and the Task service over ttrpc, until
+// Shutdown (no containers left) or SIGTERM/SIGINT.
+import { constants, openSync, readFileSync, unlinkSync } from 'node:fs';
+import { Logger } from '../base/log.js';
+import { errorMessage } from '../base/errors.js';
+import { sleep } from '../base/deferred.js';
+import { Monitor, resolveExecutable } from '../reaper/index.js';
+import { Server } from '../ttrpc/index.js';
+import { EventPublisher } from '../events/publisher.js';
+import { TaskEvents } from '../events/topics.js';
+import { TaskService } from '../task/service.js';
+import { registerTaskService } from '../task/register.js';
+import { socketPath } from './socket.js';
+import { RUNTIME_NAME } from './version.js';
+import type { ShimFlags } from './flags.js';
+
+/** The listening socket `start` hands over. */
+const LISTEN_FD = 3;
+/** How long pending events may delay the exit (the reference waits up to 5 s). */
+const FLUSH_TIMEOUT_MS = 5000;
+
+/** Opens the bundle's log FIFO read-write and non-blocking: never blocks, never EPIPE. */
+function openLog(debug: boolean, namespace: string): Logger {
+  let fd = -1;
+  try {
+    fd = openSync('log', constants.O_RDWR | constants.O_NONBLOCK);
+  } catch {
+    // No log FIFO (started by hand): log nowhere.
+  }
+  return new Logger(fd, debug ? 'debug' : 'info', { namespace, runtime: RUNTIME_NAME });
+}
+
+export async function serve(flags: ShimFlags): Promise<void> {
+  const log = openLog(flags.debug, flags.namespace);
+  process.on('uncaughtException', (err) => {
+    // Crashing would make containerd kill every container of this shim: log and carry on.
+    log.error('uncaught exception', { error: errorMessage(err), stack: err.stack });
+  });
+  process.on('unhandledRejection', (err) => {
+    log.error('unhandled rejection', { error: errorMessage(err) });
+  });
+
+  const monitor = new Monitor();
+  monitor.start();
+  const ttrpcAddress = process.env['TTRPC_ADDRESS'] ?? `${flags.address}.ttrpc`;
+  const publisher = new EventPublisher(ttrpcAddress, flags.namespace, log);
+  const server = new Server();
+
+  let requestShutdown: () => void = () => undefined;
+  const shutdownRequested = new Promise<void>((resolve) => (requestShutdown = resolve));
+  const service = new TaskService({
+    namespace: flags.namespace,
+    monitor,
+    events: new TaskEvents(publisher),
+    log,
+    resolveBinary: (name) => resolveExecutable(name),
+    onShutdown: () => {
+      requestShutdown();
+    },
+  });
+  registerTaskService(server, service, log);
+  await server.listen(flags.socket !== '' ? flags.socket : { fd: LISTEN_FD });
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => requestShutdown());
+  log.info('shim started', { pid: process.pid, id: flags.id });
+
+  await shutdownRequested;
+  log.info('shim shutting down', { containers: service.containerCount });
+  // Let the Shutdown reply leave before the connections close.
+  await sleep(10);
+  await server.close();
+  removeSocket(flags.socket);
+  await publisher.flush(FLUSH_TIMEOUT_MS);
+  publisher.close();
+  service.close();
+  monitor.stop();
+}
+
+function removeSocket(explicit: string): void {
+  try {
+    unlinkSync(explicit !== '' ? explicit : socketPath(readFileSync('address', 'utf8')));
+  } catch {
+    // Already gone, or the bundle was removed.
+  }
+}

@@ -1,0 +1,84 @@
+// Binds the TaskService to ttrpc under both service names containerd uses (task v2 and v3 carry
+// byte-identical messages). Decoding, encoding and error mapping happen here, at the edge.
+import { containerd } from '../gen/proto.js';
+import { Code, TtrpcError, type Handler, type Server } from '../ttrpc/index.js';
+import { errorMessage } from '../base/errors.js';
+import type { Logger } from '../base/log.js';
+import { toTtrpcError } from './to-status.js';
+import type { TaskService } from './service.js';
+
+export const TASK_SERVICES = ['containerd.task.v2.Task', 'containerd.task.v3.Task'] as const;
+
+const v2 = containerd.task.v2;
+const EMPTY = new Uint8Array();
+
+interface Decoder<T> {
+  decode(bytes: Uint8Array): T;
+}
+interface Encoder<R> {
+  encode(message: R): { finish(): Uint8Array };
+}
+
+const ID_PATTERN = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
+
+/** A unary handler: decode, validate the id, run, encode; every failure becomes a status. */
+function unary<T extends { id: string }, R>(
+  log: Logger,
+  method: string,
+  request: Decoder<T>,
+  response: Encoder<R> | undefined,
+  run: (req: T) => Promise<R | undefined> | R | undefined,
+): Handler {
+  return async (payload) => {
+    let req: T;
+    try {
+      req = request.decode(payload);
+    } catch (err) {
+      throw new TtrpcError(Code.Internal, `ttrpc: error unmarshalling payload: ${errorMessage(err)}`);
+    }
+    if (method !== 'Connect' && method !== 'Shutdown' && !ID_PATTERN.test(req.id)) {
+      throw new TtrpcError(Code.InvalidArgument, `invalid container id ${JSON.stringify(req.id)}: invalid argument`);
+    }
+    try {
+      const result = await run(req);
+      return response && result !== undefined ? response.encode(result).finish() : EMPTY;
+    } catch (err) {
+      const status = toTtrpcError(err);
+      log.debug('request failed', { method, id: req.id, code: status.code, error: status.message });
+      throw status;
+    }
+  };
+}
+
+export function registerTaskService(server: Server, svc: TaskService, log: Logger): void {
+  const methods: Record<string, Handler> = {
+    Create: unary(log, 'Create', v2.CreateTaskRequest, v2.CreateTaskResponse, (r) => svc.create(r)),
+    Start: unary(log, 'Start', v2.StartRequest, v2.StartResponse, (r) => svc.start(r)),
+    Delete: unary(log, 'Delete', v2.DeleteRequest, v2.DeleteResponse, (r) => svc.delete(r)),
+    Exec: unary(log, 'Exec', v2.ExecProcessRequest, undefined, (r) => svc.exec(r)),
+    State: unary(log, 'State', v2.StateRequest, v2.StateResponse, (r) => svc.state(r)),
+    Wait: unary(log, 'Wait', v2.WaitRequest, v2.WaitResponse, (r) => svc.wait(r)),
+    Kill: unary(log, 'Kill', v2.KillRequest, undefined, (r) => svc.kill(r)),
+    Pids: unary(log, 'Pids', v2.PidsRequest, v2.PidsResponse, (r) => svc.pids(r)),
+    CloseIO: unary(log, 'CloseIO', v2.CloseIORequest, undefined, (r) => {
+      svc.closeIO(r);
+    }),
+    Pause: unary(log, 'Pause', v2.PauseRequest, undefined, (r) => svc.pause(r)),
+    Resume: unary(log, 'Resume', v2.ResumeRequest, undefined, (r) => svc.resume(r)),
+    Update: unary(log, 'Update', v2.UpdateTaskRequest, undefined, (r) => svc.update(r)),
+    ResizePty: unary(log, 'ResizePty', v2.ResizePtyRequest, undefined, (r) => {
+      svc.resizePty(r);
+    }),
+    Connect: unary(log, 'Connect', v2.ConnectRequest, v2.ConnectResponse, (r) => svc.connect(r)),
+    Shutdown: unary(log, 'Shutdown', v2.ShutdownRequest, undefined, () => {
+      svc.shutdown();
+    }),
+    Stats: notImplemented('Stats'),
+    Checkpoint: notImplemented('Checkpoint'),
+  };
+  for (const name of TASK_SERVICES) server.register(name, methods);
+}
+
+function notImplemented(method: string): Handler {
+  return () => Promise.reject(new TtrpcError(Code.Unimplemented, `${method}: not implemented`));
+}

@@ -1,0 +1,376 @@
+// The Task service: one instance per shim process, hosting any number of containers (so a pod's
+// containers can share one shim). Owns exit dispatch and event ordering:
+//  - no exit event before its process's start event (early exits are held back, then processed);
+//  - the init exit is published only after the exits of all its running execs;
+//  - exactly one exit per process; exits of unknown pids (reaped orphans) are ignored.
+import { containerd } from '../gen/proto.js';
+import { GO_ZERO_TIME, timestampFromDate } from '../base/proto-util.js';
+import { ShimError } from '../base/errors.js';
+import type { Logger } from '../base/log.js';
+import type { Monitor } from '../reaper/monitor.js';
+import type { Exit } from '../reaper/exit.js';
+import { Container } from '../process/container.js';
+import type { Process, ProcessStatus } from '../process/process.js';
+import { saveInitExit } from '../process/bundle.js';
+import type { TaskEvents } from '../events/topics.js';
+import { decodeRuntimeOptions } from './options.js';
+
+const v2 = containerd.task.v2;
+type Req<K extends keyof typeof v2> = InstanceType<(typeof v2)[K]>;
+const Status = containerd.v1.types.Status;
+
+const SIGKILL = 9;
+
+/** Where a running pid belongs; `held` collects exits seen while its start event is not queued. */
+interface Running {
+  container: Container;
+  process: Process;
+  held: Exit[] | undefined;
+}
+
+export interface TaskServiceDeps {
+  namespace: string;
+  monitor: Monitor;
+  events: TaskEvents;
+  log: Logger;
+  /** Resolves an OCI runtime binary name to an absolute path. */
+  resolveBinary: (name: string) => string;
+  /** Called when Shutdown finds no container left. */
+  onShutdown: () => void;
+}
+
+export class TaskService {
+  readonly #containers = new Map<string, Container>();
+  readonly #creating = new Set<string>();
+  readonly #running = new Map<number, Running>();
+  /** Exit collectors of exec starts in flight (their pid is not known yet). */
+  readonly #startWatchers = new Set<Exit[]>();
+  /** Resolvers waiting for a container's running execs to reach 0. */
+  readonly #execsDrained = new Map<Container, (() => void)[]>();
+  readonly #unsubscribe: () => void;
+
+  constructor(private readonly deps: TaskServiceDeps) {
+    const sub = deps.monitor.subscribe((exit) => {
+      this.onExit(exit);
+    });
+    this.#unsubscribe = () => {
+      sub.dispose();
+    };
+  }
+
+  get containerCount(): number {
+    return this.#containers.size;
+  }
+
+  close(): void {
+    this.#unsubscribe();
+  }
+
+  private container(id: string): Container {
+    const c = this.#containers.get(id);
+    if (!c) throw new ShimError('not-found', 'container not created');
+    return c;
+  }
+
+  private process(id: string, execId: string): [Container, Process] {
+    const c = this.container(id);
+    return [c, execId === '' ? c.init : c.getExec(execId)];
+  }
+
+  async create(req: Req<'CreateTaskRequest'>): Promise<containerd.task.v2.CreateTaskResponse.$Properties> {
+    if (this.#containers.has(req.id) || this.#creating.has(req.id)) {
+      throw new ShimError('already-exists', `container ${req.id}`);
+    }
+    if (req.checkpoint !== '') throw new ShimError('not-implemented', 'restore from checkpoint');
+    const options = decodeRuntimeOptions(req.options);
+    const stdio = { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal };
+    // Reserve the id while runc works, so a concurrent duplicate Create fails.
+    this.#creating.add(req.id);
+    const container = await Container.create(
+      {
+        id: req.id,
+        bundle: req.bundle,
+        namespace: this.deps.namespace,
+        rootfs: req.rootfs.map((m) => ({
+          type: m.type ?? '',
+          source: m.source ?? '',
+          target: m.target ?? '',
+          options: m.options ?? [],
+        })),
+        stdio,
+        options,
+      },
+      this.deps.monitor,
+      this.deps.resolveBinary(options.binaryName || 'runc'),
+    ).finally(() => this.#creating.delete(req.id));
+    this.#containers.set(req.id, container);
+    this.#running.set(container.init.pid, { container, process: container.init, held: undefined });
+    this.deps.events.create({
+      container_id: req.id,
+      bundle: req.bundle,
+      rootfs: req.rootfs,
+      io: stdio,
+      checkpoint: req.checkpoint,
+      pid: container.init.pid,
+    });
+    this.deps.log.info('container created', { id: req.id, pid: container.init.pid });
+    return { pid: container.init.pid };
+  }
+
+  async start(req: Req<'StartRequest'>): Promise<containerd.task.v2.StartResponse.$Properties> {
+    const [container, proc] = this.process(req.id, req.exec_id);
+    if (req.exec_id === '') {
+      const entry = this.#running.get(proc.pid);
+      if (entry) entry.held = [];
+      try {
+        await container.start();
+      } finally {
+        // Queue the start event before any exit of this process is processed.
+        const held = entry?.held ?? [];
+        if (entry) entry.held = undefined;
+        if (proc.status === 'running' || held.length > 0) {
+          this.deps.events.start({ container_id: container.id, pid: proc.pid });
+        }
+        for (const exit of held) this.dispatchExit(exit);
+      }
+      return { pid: proc.pid };
+    }
+    const watcher: Exit[] = [];
+    this.#startWatchers.add(watcher);
+    container.runningExecs++;
+    try {
+      await container.startExec(proc);
+    } catch (err) {
+      this.#startWatchers.delete(watcher);
+      this.execStopped(container);
+      throw err;
+    }
+    this.#startWatchers.delete(watcher);
+    this.deps.events.execStarted({ container_id: container.id, exec_id: proc.id, pid: proc.pid });
+    const early = watcher.find((e) => e.pid === proc.pid);
+    if (early) this.processExit(container, proc, early);
+    else this.#running.set(proc.pid, { container, process: proc, held: undefined });
+    return { pid: proc.pid };
+  }
+
+  private onExit(exit: Exit): void {
+    for (const watcher of this.#startWatchers) watcher.push(exit);
+    this.dispatchExit(exit);
+  }
+
+  private dispatchExit(exit: Exit): void {
+    const entry = this.#running.get(exit.pid);
+    if (!entry) return; // an orphan re-parented to us, or an exec whose start is in flight
+    if (entry.held) {
+      entry.held.push(exit);
+      return;
+    }
+    this.#running.delete(exit.pid);
+    this.processExit(entry.container, entry.process, exit);
+  }
+
+  private processExit(container: Container, proc: Process, exit: Exit): void {
+    if (proc === container.init) {
+      void this.processInitExit(container, exit);
+      return;
+    }
+    proc.setExited(exit.status, exit.at);
+    this.deps.events.exit({
+      container_id: container.id,
+      id: proc.id,
+      pid: proc.pid,
+      exit_status: exit.status,
+      exited_at: timestampFromDate(exit.at),
+    });
+    this.execStopped(container);
+  }
+
+  private async processInitExit(container: Container, exit: Exit): Promise<void> {
+    container.initExited = true;
+    if (!container.privatePidNamespace) {
+      // Without its own PID namespace nothing kills the rest when the init dies.
+      await container.runc.kill(container.id, SIGKILL, true).catch(() => undefined);
+    }
+    if (container.runningExecs > 0) {
+      await new Promise<void>((resolve) => {
+        const list = this.#execsDrained.get(container) ?? [];
+        list.push(resolve);
+        this.#execsDrained.set(container, list);
+      });
+    }
+    const init = container.init;
+    init.setExited(exit.status, exit.at);
+    try {
+      saveInitExit(container.bundle, exit.status, exit.at);
+    } catch {
+      // The bundle may already be gone; the record only helps a later `delete` action.
+    }
+    this.deps.events.exit({
+      container_id: container.id,
+      id: container.id,
+      pid: init.pid,
+      exit_status: exit.status,
+      exited_at: timestampFromDate(exit.at),
+    });
+  }
+
+  private execStopped(container: Container): void {
+    container.runningExecs = Math.max(0, container.runningExecs - 1);
+    if (container.runningExecs > 0) return;
+    const waiters = this.#execsDrained.get(container) ?? [];
+    this.#execsDrained.delete(container);
+    for (const resolve of waiters) resolve();
+  }
+
+  async delete(req: Req<'DeleteRequest'>): Promise<containerd.task.v2.DeleteResponse.$Properties> {
+    const [container, proc] = this.process(req.id, req.exec_id);
+    if (req.exec_id !== '') {
+      await container.deleteExec(proc);
+      return exitResponse(proc);
+    }
+    await container.delete();
+    this.#running.delete(proc.pid);
+    for (const exec of container.execs.values()) this.#running.delete(exec.pid);
+    this.#containers.delete(container.id);
+    const response = exitResponse(proc);
+    this.deps.events.delete({
+      container_id: container.id,
+      pid: response.pid,
+      exit_status: response.exit_status,
+      exited_at: response.exited_at,
+    });
+    this.deps.log.info('container deleted', { id: container.id });
+    return response;
+  }
+
+  async exec(req: Req<'ExecProcessRequest'>): Promise<void> {
+    const container = this.container(req.id);
+    let spec: object;
+    try {
+      spec = JSON.parse(Buffer.from(req.spec?.value ?? new Uint8Array()).toString() || '{}') as object;
+    } catch (err) {
+      throw new ShimError('invalid-argument', 'exec spec is not valid JSON', { cause: err });
+    }
+    const stdio = { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal };
+    container.addExec(req.exec_id, stdio, spec);
+    this.deps.events.execAdded({ container_id: container.id, exec_id: req.exec_id });
+    return Promise.resolve();
+  }
+
+  state(req: Req<'StateRequest'>): containerd.task.v2.StateResponse.$Properties {
+    const [container, proc] = this.process(req.id, req.exec_id);
+    let status = proc.status;
+    if (proc !== container.init && (container.init.status === 'paused' || container.init.status === 'pausing')) {
+      status = container.init.status;
+    }
+    return {
+      id: proc.id,
+      bundle: container.bundle,
+      pid: proc.pid,
+      status: toStatusEnum(status),
+      stdin: proc.stdio.stdin,
+      stdout: proc.stdio.stdout,
+      stderr: proc.stdio.stderr,
+      terminal: proc.stdio.terminal,
+      exit_status: proc.exit?.status ?? 0,
+      exited_at: proc.exit ? timestampFromDate(proc.exit.at) : GO_ZERO_TIME,
+    };
+  }
+
+  async wait(req: Req<'WaitRequest'>): Promise<containerd.task.v2.WaitResponse.$Properties> {
+    const [, proc] = this.process(req.id, req.exec_id);
+    const exit = await proc.exited;
+    return { exit_status: exit.status, exited_at: timestampFromDate(exit.at) };
+  }
+
+  async kill(req: Req<'KillRequest'>): Promise<void> {
+    const [container, proc] = this.process(req.id, req.exec_id);
+    if (req.exec_id === '') await container.kill(req.signal, req.all);
+    else container.killExec(proc, req.signal);
+  }
+
+  async pids(req: Req<'PidsRequest'>): Promise<containerd.task.v2.PidsResponse.$Properties> {
+    const container = this.container(req.id);
+    const pids = await container.pids();
+    const execByPid = new Map([...container.execs.values()].map((e) => [e.pid, e.id]));
+    return {
+      processes: pids.map((pid) => {
+        const execId = execByPid.get(pid);
+        if (execId === undefined) return { pid };
+        return {
+          pid,
+          info: {
+            type_url: 'containerd.runc.v1.ProcessDetails',
+            value: containerd.runc.v1.ProcessDetails.encode({ exec_id: execId }).finish(),
+          },
+        };
+      }),
+    };
+  }
+
+  closeIO(req: Req<'CloseIORequest'>): void {
+    const [, proc] = this.process(req.id, req.exec_id);
+    proc.io?.closeStdin();
+  }
+
+  async pause(req: Req<'PauseRequest'>): Promise<void> {
+    const container = this.container(req.id);
+    await container.pause();
+    this.deps.events.paused({ container_id: container.id });
+  }
+
+  async resume(req: Req<'ResumeRequest'>): Promise<void> {
+    const container = this.container(req.id);
+    await container.resume();
+    this.deps.events.resumed({ container_id: container.id });
+  }
+
+  async update(req: Req<'UpdateTaskRequest'>): Promise<void> {
+    const container = this.container(req.id);
+    container.init.assertStatus('update', ['created', 'running', 'paused']);
+    const json = Buffer.from(req.resources?.value ?? new Uint8Array()).toString();
+    await container.runc.update(container.id, json === '' ? '{}' : json);
+  }
+
+  resizePty(req: Req<'ResizePtyRequest'>): void {
+    const [, proc] = this.process(req.id, req.exec_id);
+    if (proc.status === 'stopped') throw new ShimError('unknown', 'cannot resize a stopped container');
+    // No console yet (terminal mode is refused at create/exec): nothing to resize.
+  }
+
+  connect(req: Req<'ConnectRequest'>): containerd.task.v2.ConnectResponse.$Properties {
+    return { shim_pid: process.pid, task_pid: this.#containers.get(req.id)?.init.pid ?? 0 };
+  }
+
+  shutdown(): void {
+    if (this.#containers.size === 0) this.deps.onShutdown();
+  }
+}
+
+function exitResponse(proc: Process): {
+  pid: number;
+  exit_status: number;
+  exited_at: { seconds: number; nanos: number };
+} {
+  return {
+    pid: proc.pid,
+    exit_status: proc.exit?.status ?? 0,
+    exited_at: proc.exit ? timestampFromDate(proc.exit.at) : GO_ZERO_TIME,
+  };
+}
+
+function toStatusEnum(status: ProcessStatus): containerd.v1.types.Status {
+  switch (status) {
+    case 'created':
+      return Status.CREATED;
+    case 'running':
+      return Status.RUNNING;
+    case 'pausing':
+      return Status.PAUSING;
+    case 'paused':
+      return Status.PAUSED;
+    case 'stopped':
+    case 'deleted':
+      return Status.STOPPED;
+  }
+}

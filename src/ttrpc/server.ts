@@ -1,0 +1,379 @@
+// ttrpc server: one read loop per connection, every request handled concurrently, replies
+// written whole (one socket write per frame) in completion order, matched by stream id.
+// The server never drops a healthy peer: only the peer's EOF/error, shutdown() or close() end a
+// connection (containerd treats a closed Task connection as a dead shim).
+import net from 'node:net';
+import { ttrpc } from '../gen/proto.js';
+import { FrameDecoder } from './decoder.js';
+import { MAX_MESSAGE_LENGTH, MessageType, encodeFrame, oversizeMessage } from './frame.js';
+import { metadataFromList, type Metadata } from './metadata.js';
+import { ClosedError, Code, TtrpcError, toStatus, type Status } from './status.js';
+
+export interface CallContext {
+  readonly service: string;
+  readonly method: string;
+  readonly metadata: Metadata;
+  /** Aborted when the request's timeout_nano elapses or the connection goes away. */
+  readonly signal: AbortSignal;
+}
+
+/** A unary method: request payload in, response payload out; throw TtrpcError for a status. */
+export type Handler = (payload: Uint8Array, ctx: CallContext) => Promise<Uint8Array>;
+
+export interface ServerOptions {
+  /** Decides whether to serve a freshly accepted socket (e.g. a peer-credential check). */
+  connectionFilter?: (socket: net.Socket) => boolean;
+  /** Told about failures that have no caller to report to (listener errors, a throwing filter). */
+  onError?: (err: unknown) => void;
+}
+
+export type ListenTarget = string | { fd: number };
+
+// setTimeout cannot wait longer; a longer deadline is as good as none.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+// Keeps an error response under the frame limit whatever a handler put in its message.
+const MAX_ERROR_MESSAGE_CHARS = 1 << 20;
+// How long a forced close lets already written replies drain before destroying the socket.
+const CLOSE_DRAIN_MS = 1000;
+
+const EVEN_STREAM_ID = 'StreamID must be odd for client initiated streams';
+const STREAM_ID_REUSED = 'StreamID cannot be re-used and must increment';
+const MARSHAL_NIL = 'ttrpc: marshal called with nil';
+
+function int64ToNumber(value: number | { toString(): string } | null | undefined): number {
+  if (value === null || value === undefined) return 0;
+  return typeof value === 'number' ? value : Number(value.toString());
+}
+
+export class Server {
+  readonly #services = new Map<string, Map<string, Handler>>();
+  readonly #listeners = new Set<net.Server>();
+  readonly #connections = new Set<Connection>();
+  readonly #options: ServerOptions;
+  #inflight = 0;
+  #idleWaiters: (() => void)[] = [];
+  #shutdown: Promise<void> | undefined;
+  #close: Promise<void> | undefined;
+
+  constructor(options: ServerOptions = {}) {
+    this.#options = options;
+  }
+
+  /** Adds (or replaces) methods of a fully qualified service name, e.g. `containerd.task.v2.Task`. */
+  register(service: string, methods: Readonly<Record<string, Handler>>): void {
+    let table = this.#services.get(service);
+    if (!table) {
+      table = new Map();
+      this.#services.set(service, table);
+    }
+    for (const [name, handler] of Object.entries(methods)) table.set(name, handler);
+  }
+
+  /** Listens on a unix socket path, or on an already bound listening socket passed as an fd. */
+  async listen(target: ListenTarget): Promise<void> {
+    if (this.#isStopping()) throw new Error('ttrpc: server closed');
+    const listener = net.createServer((socket) => {
+      this.#accept(socket);
+    });
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(typeof target === 'string' ? { path: target } : { fd: target.fd }, () => {
+        listener.off('error', reject);
+        resolve();
+      });
+    });
+    listener.on('error', (err) => {
+      this.#reportError(err);
+    });
+    this.#listeners.add(listener);
+    // A close() that ran while we were binding must not leave this listener behind.
+    if (this.#isStopping()) this.#closeListeners();
+  }
+
+  /** Connections currently open (for diagnostics and tests). */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /** Stops accepting, lets in-flight requests finish and their replies leave, then closes. */
+  shutdown(): Promise<void> {
+    if (this.#close) return this.#close;
+    this.#shutdown ??= this.#gracefulShutdown();
+    return this.#shutdown;
+  }
+
+  /** Stops accepting and closes every connection now; running handlers see their signal abort. */
+  close(): Promise<void> {
+    this.#close ??= this.#forcedClose();
+    return this.#close;
+  }
+
+  #isStopping(): boolean {
+    return this.#shutdown !== undefined || this.#close !== undefined;
+  }
+
+  async #gracefulShutdown(): Promise<void> {
+    this.#closeListeners();
+    // A close() meanwhile stops the wait: it aborts whatever is still running.
+    while (this.#inflight > 0 && this.#close === undefined) {
+      await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    }
+    await Promise.all([...this.#connections].map((c) => c.close(undefined)));
+  }
+
+  async #forcedClose(): Promise<void> {
+    this.#closeListeners();
+    for (const wake of this.#idleWaiters.splice(0)) wake();
+    const reason = new ClosedError();
+    await Promise.all([...this.#connections].map((c) => c.close(reason)));
+  }
+
+  #closeListeners(): void {
+    for (const listener of this.#listeners) listener.close();
+    this.#listeners.clear();
+  }
+
+  #accept(socket: net.Socket): void {
+    if (this.#isStopping()) {
+      socket.destroy();
+      return;
+    }
+    const filter = this.#options.connectionFilter;
+    if (filter) {
+      let allowed = false;
+      try {
+        allowed = filter(socket);
+      } catch (err) {
+        this.#reportError(err);
+      }
+      if (!allowed) {
+        socket.destroy();
+        return;
+      }
+    }
+    const conn = new Connection(socket, this.#host);
+    this.#connections.add(conn);
+    void conn.closed.then(() => this.#connections.delete(conn));
+  }
+
+  /** Routing; a miss is the reference's Unimplemented status. */
+  #lookup(service: string, method: string): Handler | Status {
+    const table = this.#services.get(service);
+    if (!table) return { code: Code.Unimplemented, message: `service ${service}` };
+    return table.get(method) ?? { code: Code.Unimplemented, message: `method ${method}` };
+  }
+
+  #reportError(err: unknown): void {
+    try {
+      this.#options.onError?.(err);
+    } catch {
+      // A failing error hook has nowhere left to report to.
+    }
+  }
+
+  #requestDone(): void {
+    this.#inflight--;
+    if (this.#inflight === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+  }
+
+  /** What a connection may ask of its server. */
+  readonly #host: ConnectionHost = {
+    lookup: (service, method) => this.#lookup(service, method),
+    requestStarted: () => {
+      this.#inflight++;
+    },
+    requestDone: () => {
+      this.#requestDone();
+    },
+    reportError: (err) => {
+      this.#reportError(err);
+    },
+  };
+}
+
+interface ConnectionHost {
+  lookup(service: string, method: string): Handler | Status;
+  requestStarted(): void;
+  requestDone(): void;
+  reportError(err: unknown): void;
+}
+
+class Connection {
+  readonly closed: Promise<void>;
+  readonly #socket: net.Socket;
+  readonly #server: ConnectionHost;
+  readonly #decoder = new FrameDecoder();
+  /** In-flight streams; aborted when the connection goes away. */
+  readonly #active = new Map<number, AbortController>();
+  #lastStreamId = 0;
+  /** No more requests are read or replies written. */
+  #done = false;
+  /** close() has begun ending the socket. */
+  #ending = false;
+
+  constructor(socket: net.Socket, server: ConnectionHost) {
+    this.#socket = socket;
+    this.#server = server;
+    this.closed = new Promise((resolve) => {
+      socket.once('close', () => {
+        resolve();
+      });
+    });
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.#onData(chunk);
+      } catch (err) {
+        // Only a bug gets here. Losing this connection beats losing the process (and every
+        // other connection with it).
+        server.reportError(err);
+        socket.destroy();
+      }
+    });
+    // Resets and EPIPE from a departing peer end the connection quietly; 'close' follows.
+    socket.on('error', () => undefined);
+    socket.on('drain', () => {
+      if (!this.#done) socket.resume();
+    });
+    // The reference stops serving a connection at read EOF; replies would have nowhere to go.
+    socket.once('end', () => {
+      this.#done = true;
+      this.#abortAll(new ClosedError());
+    });
+    socket.once('close', () => {
+      this.#done = true;
+      this.#abortAll(new ClosedError());
+    });
+  }
+
+  /**
+   * Ends the connection: with a reason, running handlers are aborted first; replies already
+   * written are flushed before the socket is destroyed (bounded by CLOSE_DRAIN_MS).
+   */
+  close(reason: Error | undefined): Promise<void> {
+    if (reason) this.#abortAll(reason);
+    this.#done = true;
+    const socket = this.#socket;
+    if (!this.#ending && !socket.destroyed) {
+      this.#ending = true;
+      socket.pause();
+      const timer = setTimeout(() => socket.destroy(), CLOSE_DRAIN_MS);
+      timer.unref();
+      socket.end(() => {
+        clearTimeout(timer);
+        socket.destroy();
+      });
+    }
+    return this.closed;
+  }
+
+  #abortAll(reason: Error): void {
+    for (const controller of this.#active.values()) controller.abort(reason);
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#done) return;
+    for (const frame of this.#decoder.push(chunk)) {
+      if (frame.kind === 'oversize') {
+        this.#sendStatus(frame.streamId, Code.ResourceExhausted, oversizeMessage(frame.length));
+        continue;
+      }
+      if (frame.streamId % 2 !== 1) {
+        this.#sendStatus(frame.streamId, Code.InvalidArgument, EVEN_STREAM_ID);
+        continue;
+      }
+      // Data and unknown types have no meaning for unary calls; the reference ignores them.
+      if (frame.type !== (MessageType.Request as number)) continue;
+      if (frame.streamId <= this.#lastStreamId) {
+        this.#sendStatus(frame.streamId, Code.InvalidArgument, STREAM_ID_REUSED);
+        continue;
+      }
+      this.#lastStreamId = frame.streamId;
+      let request: ttrpc.Request;
+      try {
+        request = ttrpc.Request.decode(frame.data);
+      } catch (err) {
+        const text = err instanceof Error ? err.message : String(err);
+        this.#sendStatus(frame.streamId, Code.InvalidArgument, `unmarshal request error: ${text}`);
+        continue;
+      }
+      this.#dispatch(frame.streamId, request);
+    }
+  }
+
+  #dispatch(streamId: number, request: ttrpc.Request): void {
+    const handler = this.#server.lookup(request.service, request.method);
+    if (typeof handler !== 'function') {
+      this.#sendStatus(streamId, handler.code, handler.message);
+      return;
+    }
+    const controller = new AbortController();
+    this.#active.set(streamId, controller);
+    let timer: NodeJS.Timeout | undefined;
+    const timeoutMs = int64ToNumber(request.timeout_nano) / 1e6;
+    if (timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS) {
+      timer = setTimeout(() => {
+        controller.abort(new TtrpcError(Code.DeadlineExceeded, 'context deadline exceeded'));
+      }, timeoutMs);
+      timer.unref();
+    }
+    const ctx: CallContext = {
+      service: request.service,
+      method: request.method,
+      metadata: metadataFromList(request.metadata),
+      signal: controller.signal,
+    };
+    this.#server.requestStarted();
+    void this.#run(handler, request.payload, ctx).then((result) => {
+      clearTimeout(timer);
+      this.#active.delete(streamId);
+      try {
+        if (result instanceof Uint8Array) this.#sendPayload(streamId, result);
+        else this.#sendStatus(streamId, result.code, result.message);
+      } catch (err) {
+        this.#server.reportError(err);
+      }
+      this.#server.requestDone();
+    });
+  }
+
+  /** Never rejects: whatever the handler does becomes a payload or a status. */
+  async #run(
+    handler: Handler,
+    payload: Uint8Array,
+    ctx: CallContext,
+  ): Promise<Uint8Array | Status> {
+    try {
+      const out: unknown = await handler(payload, ctx);
+      if (out instanceof Uint8Array) return out;
+      return { code: Code.Unknown, message: MARSHAL_NIL };
+    } catch (err) {
+      return toStatus(err);
+    }
+  }
+
+  #sendPayload(streamId: number, payload: Uint8Array): void {
+    // Status is omitted on success, as the reference does.
+    const body = ttrpc.Response.encode({ payload }).finish();
+    if (body.length > MAX_MESSAGE_LENGTH) {
+      this.#sendStatus(streamId, Code.ResourceExhausted, oversizeMessage(body.length));
+      return;
+    }
+    this.#write(streamId, body);
+  }
+
+  #sendStatus(streamId: number, code: Code, message: string): void {
+    const text =
+      message.length > MAX_ERROR_MESSAGE_CHARS
+        ? message.slice(0, MAX_ERROR_MESSAGE_CHARS)
+        : message;
+    this.#write(streamId, ttrpc.Response.encode({ status: { code, message: text } }).finish());
+  }
+
+  #write(streamId: number, body: Uint8Array): void {
+    if (this.#done || this.#socket.destroyed) return;
+    // A peer that sends requests but does not read replies stops being read: memory stays bounded.
+    if (!this.#socket.write(encodeFrame(streamId, MessageType.Response, 0, body))) {
+      this.#socket.pause();
+    }
+  }
+}
