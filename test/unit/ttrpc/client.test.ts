@@ -313,6 +313,33 @@ void test('graceful shutdown: no new connections, in-flight calls still answered
   await server.close();
 });
 
+void test('close() during a graceful shutdown ends it and aborts what still runs', async () => {
+  const path = nextPath();
+  const server = new Server();
+  let aborted: unknown;
+  server.register('test.Svc', {
+    Never: (_payload, ctx) =>
+      new Promise((_resolve, reject) => {
+        ctx.signal.addEventListener('abort', () => {
+          aborted = ctx.signal.reason;
+          reject(new Error('aborted'));
+        });
+      }),
+    Echo: (p) => Promise.resolve(p),
+  });
+  await server.listen(path);
+  const client = await Client.connect(path);
+  const pending = client.call('test.Svc', 'Never', new Uint8Array());
+  await client.call('test.Svc', 'Echo', new Uint8Array());
+  const shutdown = server.shutdown();
+  await server.close();
+  await shutdown;
+  assert.equal(server.shutdown(), server.close());
+  await assert.rejects(pending, isClosed);
+  assert.ok(isClosedError(aborted));
+  client.close();
+});
+
 void test('connectionFilter rejecting a peer closes it before any request is served', async () => {
   const path = nextPath();
   let seenPeers = 0;

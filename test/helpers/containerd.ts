@@ -1,0 +1,145 @@
+// A private containerd for tests: its own root, state, sockets and config under a temp dir, with
+// our bin/ first on its PATH so it finds containerd-shim-tsshim-v2. Never the system instance.
+import { mkdtempSync, openSync, rmSync, writeFileSync, closeSync, readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { execa } from 'execa';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mountsUnder, processesMatching, waitFor } from './leaks.js';
+import { native } from '../../src/native/index.js';
+
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface CtrResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export interface Containerd {
+  dir: string;
+  root: string;
+  state: string;
+  address: string;
+  ttrpcAddress: string;
+  namespace: string;
+  readonly pid: number;
+  ctr(args: string[], opts?: { input?: string; timeoutMs?: number; reject?: boolean }): Promise<CtrResult>;
+  kill9(): Promise<void>;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+  log(): string;
+}
+
+function canConnect(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => {
+      resolve(false);
+    });
+  });
+}
+
+export async function startContainerd(): Promise<Containerd> {
+  const dir = mkdtempSync('/tmp/ctd-');
+  const root = join(dir, 'root');
+  const state = join(dir, 'state');
+  const address = join(dir, 'c.sock');
+  const ttrpcAddress = `${address}.ttrpc`;
+  const config = join(dir, 'config.toml');
+  writeFileSync(
+    config,
+    `version = 2
+root = "${root}"
+state = "${state}"
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"]
+[grpc]
+  address = "${address}"
+[ttrpc]
+  address = "${ttrpcAddress}"
+[plugins."io.containerd.grpc.v1.cri"]
+  restrict_oom_score_adj = true
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.ts]
+  runtime_type = "io.containerd.tsshim.v2"
+`,
+  );
+  let child: ChildProcess | undefined;
+  const launch = async (): Promise<void> => {
+    const logFd = openSync(join(dir, 'containerd.log'), 'a');
+    child = spawn('/usr/bin/containerd', ['--config', config, '--log-level', 'debug'], {
+      env: { ...process.env, PATH: `${join(REPO, 'bin')}:${SYSTEM_PATH}` },
+      stdio: ['ignore', logFd, logFd],
+      cwd: '/',
+    });
+    closeSync(logFd);
+    await waitFor(() => canConnect(address), 20000, 50);
+  };
+  const exited = (): Promise<void> =>
+    new Promise((resolve) => {
+      if (!child || child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('exit', () => resolve());
+    });
+  await launch();
+  const namespace = 'default';
+  const cd: Containerd = {
+    dir,
+    root,
+    state,
+    address,
+    ttrpcAddress,
+    namespace,
+    get pid() {
+      return child?.pid ?? 0;
+    },
+    async ctr(args, opts) {
+      const r = await execa('ctr', ['--address', address, '--namespace', namespace, ...args], {
+        input: opts?.input ?? '',
+        timeout: opts?.timeoutMs ?? 60000,
+        reject: opts?.reject ?? true,
+      });
+      return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
+    },
+    async kill9() {
+      child?.kill('SIGKILL');
+      await exited();
+    },
+    async restart() {
+      await launch();
+    },
+    async stop() {
+      const tasks = await cd.ctr(['task', 'ls', '-q'], { reject: false });
+      for (const id of tasks.stdout.split('\n').filter(Boolean)) {
+        await cd.ctr(['task', 'kill', '-s', 'SIGKILL', id], { reject: false });
+        await cd.ctr(['task', 'delete', '-f', id], { reject: false });
+      }
+      const containers = await cd.ctr(['container', 'ls', '-q'], { reject: false });
+      for (const id of containers.stdout.split('\n').filter(Boolean)) {
+        await cd.ctr(['container', 'delete', id], { reject: false });
+      }
+      child?.kill('SIGTERM');
+      await exited();
+      for (const mp of mountsUnder(dir).reverse()) {
+        try {
+          native.umount2(mp, 2);
+        } catch {
+          // already gone
+        }
+      }
+      const leftovers = processesMatching(`-address ${address}`);
+      rmSync(dir, { recursive: true, force: true });
+      if (leftovers.length > 0) throw new Error(`shim processes left running: ${leftovers.join(', ')}`);
+    },
+    log() {
+      return readFileSync(join(dir, 'containerd.log'), 'utf8');
+    },
+  };
+  return cd;
+}
