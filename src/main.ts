@@ -23,7 +23,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (flags.info) {
     const { infoAction } = await import('./shim/info.js');
-    process.stdout.write(infoAction(readStdin()));
+    await writeStdout(infoAction(readStdin()));
     return 0;
   }
   if (flags.namespace === '') {
@@ -33,12 +33,12 @@ async function main(argv: string[]): Promise<number> {
   switch (flags.action) {
     case 'start': {
       const { startAction } = await import('./shim/start.js');
-      process.stdout.write(await startAction(flags));
+      await writeStdout(await startAction(flags));
       return 0;
     }
     case 'delete': {
       const { deleteAction } = await import('./shim/delete.js');
-      process.stdout.write(await deleteAction(flags));
+      await writeStdout(await deleteAction(flags));
       return 0;
     }
     case '': {
@@ -50,6 +50,16 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`invalid action ${JSON.stringify(flags.action)}\n`);
       return 1;
   }
+}
+
+/** Writes and waits for the write to complete: stdout is a pipe, and we exit right after. */
+function writeStdout(data: string | Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    process.stdout.write(data, (err) => {
+      if (err) reject(err);
+      else resolve();
+    });
+  });
 }
 
 function readStdin(): Buffer {

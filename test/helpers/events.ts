@@ -26,7 +26,11 @@ function decodePayload(typeUrl: string, value: Uint8Array): Record<string, unkno
   const name = typeUrl.replace(/^.*\/?containerd\.events\./, '');
   const type = (containerd.events as unknown as Record<string, { decode(b: Uint8Array): object } | undefined>)[name];
   if (!type) return {};
-  return { ...type.decode(value) } as Record<string, unknown>;
+  // Defaults live on the message prototype; for..in sees them, a spread would not.
+  const decoded = type.decode(value) as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const key in decoded) if (typeof decoded[key] !== 'function') out[key] = decoded[key];
+  return out;
 }
 
 export function subscribeEvents(address: string, filters: string[] = []): EventStream {

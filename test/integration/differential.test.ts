@@ -105,12 +105,14 @@ describe('differential: ours vs the reference shim', () => {
     );
   });
 
-  test('stdin piped through cat', async () => {
+  // ctr 1.6 never sends CloseIO for a piped stdin, so `cat` would wait forever under both shims;
+  // `head -n 2` proves the bytes flow through the stdin FIFO and pipe.
+  test('stdin piped through the container', async () => {
     const input = 'line one\nline two\n';
     await differential(
       async (rt) => {
         const id = uid(rt, 'cat');
-        const r = await ctr(['run', '--rm', '-i', '--runtime', RUNTIMES[rt], image, id, 'cat'], { input });
+        const r = await ctr(['run', '--rm', '--runtime', RUNTIMES[rt], image, id, 'head', '-n', '2'], { input });
         return { stdout: r.stdout, code: r.exitCode };
       },
       { stdout: input.trimEnd(), code: 0 },
@@ -149,7 +151,7 @@ describe('differential: ours vs the reference shim', () => {
         term: 0,
         execCode: 143,
         kill: 0,
-        deleteCode: 137,
+        deleteCode: 0,
         execExit: 143,
         initExit: 137,
         deleteStatus: 137,
@@ -184,7 +186,7 @@ describe('differential: ours vs the reference shim', () => {
           topics: await waitTopics(id, 4),
         };
       },
-      { running: 'RUNNING', psLines: 2, kill: 0, del: 137, gone: 'ABSENT', cdel: 0, topics: FULL_LIFECYCLE },
+      { running: 'RUNNING', psLines: 2, kill: 0, del: 0, gone: 'ABSENT', cdel: 0, topics: FULL_LIFECYCLE },
     );
   });
 
@@ -229,7 +231,7 @@ describe('differential: ours vs the reference shim', () => {
         await waitFor(() => !isAlive(shimPid), 10000, 50);
         return { aliveDuringOutage, afterRestart, sameShim, exitStatus: exit.payload['exit_status'], del: del.exitCode };
       },
-      { aliveDuringOutage: true, afterRestart: 'RUNNING', sameShim: true, exitStatus: 137, del: 137 },
+      { aliveDuringOutage: true, afterRestart: 'RUNNING', sameShim: true, exitStatus: 137, del: 0 },
     );
   });
 
