@@ -9,8 +9,17 @@ let code = 1;
 try {
   const image = await ensureBusyboxImage(cd);
   const r = await cd.ctr(
-    ['run', '--rm', '--runtime', 'io.containerd.tsshim.v2', image, `demo-${process.pid}`,
-      'sh', '-c', 'echo "hello from a container run by containerd-shim-ts-v2 ($(uname -s), pid $$)"'],
+    [
+      'run',
+      '--rm',
+      '--runtime',
+      'io.containerd.tsshim.v2',
+      image,
+      `demo-${process.pid}`,
+      'sh',
+      '-c',
+      'echo "hello from a container run by containerd-shim-ts-v2 ($(uname -s), pid $$)"',
+    ],
     { reject: false },
   );
   process.stdout.write(r.stdout + '\n');

@@ -2,7 +2,15 @@
 // Rebuilds src/gen/proto.{js,d.ts} from every .proto under proto/ with protobufjs static codegen.
 // `--check` regenerates into a temp dir and fails if the committed output is stale.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+  mkdirSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
@@ -27,9 +35,26 @@ function generate(outDir) {
   const js = join(outDir, 'proto.js');
   const dts = join(outDir, 'proto.d.ts');
   const pbjs = (out, extra) =>
-    execFileSync(bin('pbjs'), ['-t', 'static-module', '-w', 'es6', '--no-delimited', '--no-verify',
-      '--no-convert', '--keep-case', ...extra, '-p', protoDir, '-o', out,
-      ...files.map((f) => join(protoDir, f))], { cwd: protoDir, stdio: 'inherit' });
+    execFileSync(
+      bin('pbjs'),
+      [
+        '-t',
+        'static-module',
+        '-w',
+        'es6',
+        '--no-delimited',
+        '--no-verify',
+        '--no-convert',
+        '--keep-case',
+        ...extra,
+        '-p',
+        protoDir,
+        '-o',
+        out,
+        ...files.map((f) => join(protoDir, f)),
+      ],
+      { cwd: protoDir, stdio: 'inherit' },
+    );
   // pbts reads types from the JSDoc of a commented build; the shipped JS has no comments (it is
   // loaded by every shim start, so size is startup time).
   const commented = join(outDir, 'proto.commented.js');
@@ -47,7 +72,11 @@ if (process.argv.includes('--check')) {
     for (const fresh of generate(tmp)) {
       const name = relative(tmp, fresh);
       let committed = '';
-      try { committed = readFileSync(join(genDir, name), 'utf8'); } catch { /* missing counts as stale */ }
+      try {
+        committed = readFileSync(join(genDir, name), 'utf8');
+      } catch {
+        /* missing counts as stale */
+      }
       if (committed !== readFileSync(fresh, 'utf8')) {
         console.error(`src/gen/${name} is stale: run npm run gen`);
         process.exitCode = 1;

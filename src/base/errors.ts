@@ -43,7 +43,7 @@ export function errorMessage(err: unknown): string {
 /** The errno-style code (`ENOENT`, ...) of a Node or native error, if any. */
 export function errorCode(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err) {
-    const code = (err as { code: unknown }).code;
+    const code = err.code;
     return typeof code === 'string' ? code : undefined;
   }
   return undefined;

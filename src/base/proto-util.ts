@@ -24,6 +24,9 @@ export function timestampFromDate(d: Date): TimestampValue {
   return { seconds, nanos: (ms - seconds * 1000) * 1_000_000 };
 }
 
-export function dateFromTimestamp(ts: { seconds?: number | LongLike | null; nanos?: number | null }): Date {
+export function dateFromTimestamp(ts: {
+  seconds?: number | LongLike | null;
+  nanos?: number | null;
+}): Date {
   return new Date(toNumber(ts.seconds) * 1000 + Math.floor((ts.nanos ?? 0) / 1_000_000));
 }

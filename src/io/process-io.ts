@@ -62,9 +62,7 @@ export class ProcessIO {
         mkdirSync(dirname(target.path), { recursive: true, mode: 0o755 });
         if (this.stdio.stdin !== '') this.setupStdin(this.stdio.stdin, owner);
         // stdout and stderr both go to the one file, appended.
-        const fd = this.track(
-          openSync(target.path, O_WRONLY | O_APPEND | O_CREAT, 0o644),
-        );
+        const fd = this.track(openSync(target.path, O_WRONLY | O_APPEND | O_CREAT, 0o644));
         this.setupOutputs(() => fd, owner, true);
         return;
       }

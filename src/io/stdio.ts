@@ -7,7 +7,8 @@ export interface Stdio {
   terminal: boolean;
 }
 
-export const isNullStdio = (s: Stdio): boolean => s.stdin === '' && s.stdout === '' && s.stderr === '';
+export const isNullStdio = (s: Stdio): boolean =>
+  s.stdin === '' && s.stdout === '' && s.stderr === '';
 
 export type StdioTarget =
   | { kind: 'null' }

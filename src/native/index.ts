@@ -46,7 +46,9 @@ function load(): NativeBinding {
   try {
     return createRequire(import.meta.url)(ADDON_PATH) as NativeBinding;
   } catch (err) {
-    throw new Error(`native addon not built (run npm ci or npm run build:native): ${String(err)}`);
+    throw new Error(`native addon not built (run npm ci or npm run build:native): ${String(err)}`, {
+      cause: err,
+    });
   }
 }
 

@@ -35,7 +35,9 @@ export function saveRuntimeOptions(bundle: string, opts: RuntimeOptions): void {
 
 export function loadRuntimeOptions(bundle: string): Partial<RuntimeOptions> {
   try {
-    return JSON.parse(readFileSync(bundlePath(bundle, bundleFiles.options), 'utf8')) as Partial<RuntimeOptions>;
+    return JSON.parse(
+      readFileSync(bundlePath(bundle, bundleFiles.options), 'utf8'),
+    ) as Partial<RuntimeOptions>;
   } catch {
     return {};
   }

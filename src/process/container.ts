@@ -67,7 +67,11 @@ export class Container {
   }
 
   /** Mounts the rootfs, sets up stdio and runs `runc create`; undoes all of it on failure. */
-  static async create(config: CreateConfig, monitor: Monitor, runcBinary: string): Promise<Container> {
+  static async create(
+    config: CreateConfig,
+    monitor: Monitor,
+    runcBinary: string,
+  ): Promise<Container> {
     const { bundle } = config;
     const runc = new Runc(
       {
@@ -166,7 +170,10 @@ export class Container {
   async startExec(exec: Process): Promise<void> {
     exec.assertStatus('start', ['created']);
     if (this.initExited) {
-      throw new ShimError('failed-precondition', `container ${this.id} init process is not running`);
+      throw new ShimError(
+        'failed-precondition',
+        `container ${this.id} init process is not running`,
+      );
     }
     const spec = this.#execSpecs.get(exec.id) ?? {};
     const processPath = join(this.bundle, `.${exec.id}.process.json`);
@@ -179,7 +186,10 @@ export class Container {
       if (exec.stdio.terminal) {
         throw new ShimError('not-implemented', 'terminal (console socket) support');
       }
-      io = ProcessIO.open(exec.stdio, { uid: this.config.options.ioUid, gid: this.config.options.ioGid });
+      io = ProcessIO.open(exec.stdio, {
+        uid: this.config.options.ioUid,
+        gid: this.config.options.ioGid,
+      });
       exec.io = io;
       await this.runc.exec(this.id, { processPath, pidFile, stdio: io.childFds });
       io.closeChildEnds();

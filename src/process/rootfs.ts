@@ -100,7 +100,7 @@ function unmountOnceSync(target: string): boolean {
 
 /** Unmounts `target` until it is no longer a mount point (EINVAL) or gone (ENOENT). */
 export async function unmountAll(target: string): Promise<void> {
-  for (let busy = 0; ; ) {
+  for (let busy = 0; ;) {
     try {
       native.umount2(target, 0);
     } catch (err) {

@@ -36,8 +36,7 @@ export interface RunResult {
   stderr: Buffer;
 }
 
-const currentEnv = (): string[] =>
-  Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
+const currentEnv = (): string[] => Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
 
 export class Monitor {
   readonly #subscribers = new Set<(exit: Exit) => void>();
@@ -46,6 +45,11 @@ export class Monitor {
     this.reap();
   };
   #started = false;
+  /**
+   * Ref'd while someone awaits an exit: Node's signal handles do not keep the loop alive, so
+   * without it a process waiting only for SIGCHLD would end early. It also re-reaps, as a net.
+   */
+  #keepAlive: NodeJS.Timeout | undefined;
 
   /** Becomes child subreaper and starts reaping on SIGCHLD. */
   start(): void {
@@ -60,6 +64,8 @@ export class Monitor {
     if (!this.#started) return;
     this.#started = false;
     process.off('SIGCHLD', this.#onSignal);
+    clearInterval(this.#keepAlive);
+    this.#keepAlive = undefined;
   }
 
   /** Every exit, including orphans nobody spawned through us. */
@@ -75,6 +81,10 @@ export class Monitor {
       const waiter = this.#waiters.get(child.pid);
       this.#waiters.delete(child.pid);
       waiter?.(exit);
+      if (this.#waiters.size === 0 && this.#keepAlive) {
+        clearInterval(this.#keepAlive);
+        this.#keepAlive = undefined;
+      }
       for (const fn of this.#subscribers) fn(exit);
     }
   }
@@ -90,6 +100,9 @@ export class Monitor {
       ...(opts.setsid === undefined ? {} : { setsid: opts.setsid }),
     });
     const exited = new Promise<Exit>((resolve) => this.#waiters.set(pid, resolve));
+    this.#keepAlive ??= setInterval(() => {
+      this.reap();
+    }, 1000);
     // A SIGCHLD may already be pending for a very fast child: reap on the next tick too.
     setImmediate(() => {
       this.reap();
@@ -157,7 +170,14 @@ export function resolveExecutable(name: string, path = process.env['PATH'] ?? ''
       // try the next directory
     }
   }
-  for (const dir of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
+  for (const dir of [
+    '/usr/local/sbin',
+    '/usr/local/bin',
+    '/usr/sbin',
+    '/usr/bin',
+    '/sbin',
+    '/bin',
+  ]) {
     try {
       accessSync(join(dir, name), constants.X_OK);
       return join(dir, name);

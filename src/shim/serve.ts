@@ -60,7 +60,10 @@ export async function serve(flags: ShimFlags): Promise<void> {
   });
   registerTaskService(server, service, log);
   await server.listen(flags.socket !== '' ? flags.socket : { fd: LISTEN_FD });
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => requestShutdown());
+  for (const signal of ['SIGTERM', 'SIGINT'] as const)
+    process.on(signal, () => {
+      requestShutdown();
+    });
   log.info('shim started', { pid: process.pid, id: flags.id });
 
   await shutdownRequested;

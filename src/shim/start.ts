@@ -62,7 +62,14 @@ export async function startAction(flags: ShimFlags): Promise<string> {
     const env = Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
     // Detached in its own session with none of containerd's stdio: containerd reads our
     // stdout until EOF, so an inherited pipe would hang the task create.
-    pid = native.spawn({ file: process.execPath, argv, env, cwd: bundle, fds: [-1, -1, -1, fd], setsid: true });
+    pid = native.spawn({
+      file: process.execPath,
+      argv,
+      env,
+      cwd: bundle,
+      fds: [-1, -1, -1, fd],
+      setsid: true,
+    });
     writeAddress(bundle, address);
     adjustOomScore(pid);
   } catch (err) {

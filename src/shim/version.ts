@@ -13,5 +13,6 @@ function read(path: string, fallback: string): string {
   }
 }
 
-export const VERSION = (JSON.parse(read('package.json', '{}')) as { version?: string }).version ?? 'unknown';
+export const VERSION =
+  (JSON.parse(read('package.json', '{}')) as { version?: string }).version ?? 'unknown';
 export const REVISION = read('build/revision', 'unknown');

@@ -34,10 +34,16 @@ function unary<T extends { id: string }, R>(
     try {
       req = request.decode(payload);
     } catch (err) {
-      throw new TtrpcError(Code.Internal, `ttrpc: error unmarshalling payload: ${errorMessage(err)}`);
+      throw new TtrpcError(
+        Code.Internal,
+        `ttrpc: error unmarshalling payload: ${errorMessage(err)}`,
+      );
     }
     if (method !== 'Connect' && method !== 'Shutdown' && !ID_PATTERN.test(req.id)) {
-      throw new TtrpcError(Code.InvalidArgument, `invalid container id ${JSON.stringify(req.id)}: invalid argument`);
+      throw new TtrpcError(
+        Code.InvalidArgument,
+        `invalid container id ${JSON.stringify(req.id)}: invalid argument`,
+      );
     }
     try {
       const result = await run(req);

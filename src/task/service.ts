@@ -15,8 +15,8 @@ import { saveInitExit } from '../process/bundle.js';
 import type { TaskEvents } from '../events/topics.js';
 import { decodeRuntimeOptions } from './options.js';
 
-const v2 = containerd.task.v2;
-type Req<K extends keyof typeof v2> = InstanceType<(typeof v2)[K]>;
+type V2 = typeof containerd.task.v2;
+type Req<K extends keyof V2> = InstanceType<V2[K]>;
 const Status = containerd.v1.types.Status;
 
 const SIGKILL = 9;
@@ -77,13 +77,20 @@ export class TaskService {
     return [c, execId === '' ? c.init : c.getExec(execId)];
   }
 
-  async create(req: Req<'CreateTaskRequest'>): Promise<containerd.task.v2.CreateTaskResponse.$Properties> {
+  async create(
+    req: Req<'CreateTaskRequest'>,
+  ): Promise<containerd.task.v2.CreateTaskResponse.$Properties> {
     if (this.#containers.has(req.id) || this.#creating.has(req.id)) {
       throw new ShimError('already-exists', `container ${req.id}`);
     }
     if (req.checkpoint !== '') throw new ShimError('not-implemented', 'restore from checkpoint');
     const options = decodeRuntimeOptions(req.options);
-    const stdio = { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal };
+    const stdio = {
+      stdin: req.stdin,
+      stdout: req.stdout,
+      stderr: req.stderr,
+      terminal: req.terminal,
+    };
     // Reserve the id while runc works, so a concurrent duplicate Create fails.
     this.#creating.add(req.id);
     const container = await Container.create(
@@ -247,11 +254,18 @@ export class TaskService {
     const container = this.container(req.id);
     let spec: object;
     try {
-      spec = JSON.parse(Buffer.from(req.spec?.value ?? new Uint8Array()).toString() || '{}') as object;
+      spec = JSON.parse(
+        Buffer.from(req.spec?.value ?? new Uint8Array()).toString() || '{}',
+      ) as object;
     } catch (err) {
       throw new ShimError('invalid-argument', 'exec spec is not valid JSON', { cause: err });
     }
-    const stdio = { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal };
+    const stdio = {
+      stdin: req.stdin,
+      stdout: req.stdout,
+      stderr: req.stderr,
+      terminal: req.terminal,
+    };
     container.addExec(req.exec_id, stdio, spec);
     this.deps.events.execAdded({ container_id: container.id, exec_id: req.exec_id });
     return Promise.resolve();
@@ -260,7 +274,10 @@ export class TaskService {
   state(req: Req<'StateRequest'>): containerd.task.v2.StateResponse.$Properties {
     const [container, proc] = this.process(req.id, req.exec_id);
     let status = proc.status;
-    if (proc !== container.init && (container.init.status === 'paused' || container.init.status === 'pausing')) {
+    if (
+      proc !== container.init &&
+      (container.init.status === 'paused' || container.init.status === 'pausing')
+    ) {
       status = container.init.status;
     }
     return {
@@ -334,7 +351,8 @@ export class TaskService {
 
   resizePty(req: Req<'ResizePtyRequest'>): void {
     const [, proc] = this.process(req.id, req.exec_id);
-    if (proc.status === 'stopped') throw new ShimError('unknown', 'cannot resize a stopped container');
+    if (proc.status === 'stopped')
+      throw new ShimError('unknown', 'cannot resize a stopped container');
     // No console yet (terminal mode is refused at create/exec): nothing to resize.
   }
 

@@ -16,6 +16,7 @@ const CODES: Record<ErrorKind, Code> = {
 export function toTtrpcError(err: unknown): TtrpcError {
   if (err instanceof TtrpcError) return err;
   if (isShimError(err)) return new TtrpcError(CODES[err.kind], err.message);
-  if (err instanceof RuncError) return new TtrpcError(Code.Unknown, `OCI runtime failed: ${err.message}`);
+  if (err instanceof RuncError)
+    return new TtrpcError(Code.Unknown, `OCI runtime failed: ${err.message}`);
   return new TtrpcError(Code.Unknown, errorMessage(err));
 }

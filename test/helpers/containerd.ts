@@ -26,7 +26,10 @@ export interface Containerd {
   ttrpcAddress: string;
   namespace: string;
   readonly pid: number;
-  ctr(args: string[], opts?: { input?: string; timeoutMs?: number; reject?: boolean }): Promise<CtrResult>;
+  ctr(
+    args: string[],
+    opts?: { input?: string; timeoutMs?: number; reject?: boolean },
+  ): Promise<CtrResult>;
   kill9(): Promise<void>;
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -85,7 +88,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   const exited = (): Promise<void> =>
     new Promise((resolve) => {
       if (!child || child.exitCode !== null || child.signalCode !== null) resolve();
-      else child.once('exit', () => resolve());
+      else
+        child.once('exit', () => {
+          resolve();
+        });
     });
   await launch();
   const namespace = 'default';
@@ -135,7 +141,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
       }
       const leftovers = processesMatching(`-address ${address}`);
       rmSync(dir, { recursive: true, force: true });
-      if (leftovers.length > 0) throw new Error(`shim processes left running: ${leftovers.join(', ')}`);
+      if (leftovers.length > 0)
+        throw new Error(`shim processes left running: ${leftovers.join(', ')}`);
     },
     log() {
       return readFileSync(join(dir, 'containerd.log'), 'utf8');

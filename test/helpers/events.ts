@@ -24,7 +24,9 @@ export interface EventStream {
 
 function decodePayload(typeUrl: string, value: Uint8Array): Record<string, unknown> {
   const name = typeUrl.replace(/^.*\/?containerd\.events\./, '');
-  const type = (containerd.events as unknown as Record<string, { decode(b: Uint8Array): object } | undefined>)[name];
+  const type = (
+    containerd.events as unknown as Record<string, { decode(b: Uint8Array): object } | undefined>
+  )[name];
   if (!type) return {};
   // Defaults live on the message prototype; for..in sees them, a spread would not.
   const decoded = type.decode(value) as Record<string, unknown>;
@@ -45,8 +47,8 @@ export function subscribeEvents(address: string, filters: string[] = []): EventS
   call.on('data', (env: InstanceType<typeof ev.Envelope>) => {
     const typeUrl = env.event?.type_url ?? '';
     events.push({
-      topic: env.topic ?? '',
-      namespace: env.namespace ?? '',
+      topic: env.topic,
+      namespace: env.namespace,
       timestamp: dateFromTimestamp(env.timestamp ?? {}),
       typeUrl,
       payload: decodePayload(typeUrl, env.event?.value ?? new Uint8Array()),
@@ -56,7 +58,9 @@ export function subscribeEvents(address: string, filters: string[] = []): EventS
   // Live once containerd sends headers; grpc-go may delay them to the first event, so also
   // give up waiting after a short grace period.
   const ready = new Promise<void>((resolve) => {
-    call.once('metadata', () => resolve());
+    call.once('metadata', () => {
+      resolve();
+    });
     setTimeout(resolve, 1000).unref();
   });
   return {

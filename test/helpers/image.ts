@@ -1,7 +1,17 @@
 // Builds an OCI busybox image from the host's busybox-static binary and imports it, so tests need
 // no registry. The built archive is cached by the binary's digest.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  copyFileSync,
+  chmodSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -16,7 +26,8 @@ async function buildArchive(path: string): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'img-'));
   try {
     const rootfs = join(work, 'rootfs');
-    for (const d of ['bin', 'etc', 'tmp', 'proc', 'sys', 'dev', 'root']) mkdirSync(join(rootfs, d), { recursive: true });
+    for (const d of ['bin', 'etc', 'tmp', 'proc', 'sys', 'dev', 'root'])
+      mkdirSync(join(rootfs, d), { recursive: true });
     copyFileSync(BUSYBOX, join(rootfs, 'bin/busybox'));
     chmodSync(join(rootfs, 'bin/busybox'), 0o755);
     const applets = (await execa(BUSYBOX, ['--list'])).stdout.split('\n').filter(Boolean);
@@ -26,7 +37,18 @@ async function buildArchive(path: string): Promise<void> {
     writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
     writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\n');
     const layerTar = join(work, 'layer.tar');
-    await execa('tar', ['--numeric-owner', '--owner=0', '--group=0', '--sort=name', '--mtime=@0', '-C', rootfs, '-cf', layerTar, '.']);
+    await execa('tar', [
+      '--numeric-owner',
+      '--owner=0',
+      '--group=0',
+      '--sort=name',
+      '--mtime=@0',
+      '-C',
+      rootfs,
+      '-cf',
+      layerTar,
+      '.',
+    ]);
     const oci = join(work, 'oci');
     const blobs = join(oci, 'blobs/sha256');
     mkdirSync(blobs, { recursive: true });

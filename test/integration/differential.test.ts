@@ -31,7 +31,8 @@ after(async () => {
   await cd.stop();
 });
 
-const uid = (runtime: RuntimeName, name: string): string => `${name}-${runtime}-${process.pid}-${++seq}`;
+const uid = (runtime: RuntimeName, name: string): string =>
+  `${name}-${runtime}-${process.pid}-${++seq}`;
 
 /** Topics seen for one container, in order. */
 function topicsFor(id: string): string[] {
@@ -85,7 +86,13 @@ describe('differential: ours vs the reference shim', () => {
         const r = await ctr(['run', '--rm', '--runtime', RUNTIMES[rt], image, id, 'echo', 'hello']);
         const topics = await waitTopics(id, 4);
         const exit = eventFor(id, '/tasks/exit');
-        return { stdout: r.stdout, stderr: r.stderr, code: r.exitCode, topics, status: exit['exit_status'] };
+        return {
+          stdout: r.stdout,
+          stderr: r.stderr,
+          code: r.exitCode,
+          topics,
+          status: exit['exit_status'],
+        };
       },
       { stdout: 'hello', stderr: '', code: 0, topics: FULL_LIFECYCLE, status: 0 },
     );
@@ -96,10 +103,24 @@ describe('differential: ours vs the reference shim', () => {
       async (rt) => {
         const id = uid(rt, 'exit7');
         const r = await ctr([
-          'run', '--rm', '--runtime', RUNTIMES[rt], image, id, 'sh', '-c', 'echo oops >&2; exit 7',
+          'run',
+          '--rm',
+          '--runtime',
+          RUNTIMES[rt],
+          image,
+          id,
+          'sh',
+          '-c',
+          'echo oops >&2; exit 7',
         ]);
         const topics = await waitTopics(id, 4);
-        return { stdout: r.stdout, stderr: r.stderr, code: r.exitCode, topics, status: eventFor(id, '/tasks/exit')['exit_status'] };
+        return {
+          stdout: r.stdout,
+          stderr: r.stderr,
+          code: r.exitCode,
+          topics,
+          status: eventFor(id, '/tasks/exit')['exit_status'],
+        };
       },
       { stdout: '', stderr: 'oops', code: 7, topics: FULL_LIFECYCLE, status: 7 },
     );
@@ -112,7 +133,10 @@ describe('differential: ours vs the reference shim', () => {
     await differential(
       async (rt) => {
         const id = uid(rt, 'cat');
-        const r = await ctr(['run', '--rm', '--runtime', RUNTIMES[rt], image, id, 'head', '-n', '2'], { input });
+        const r = await ctr(
+          ['run', '--rm', '--runtime', RUNTIMES[rt], image, id, 'head', '-n', '2'],
+          { input },
+        );
         return { stdout: r.stdout, code: r.exitCode };
       },
       { stdout: input.trimEnd(), code: 0 },
@@ -126,8 +150,23 @@ describe('differential: ours vs the reference shim', () => {
         const run = await ctr(['run', '-d', '--runtime', RUNTIMES[rt], image, id, 'sleep', '1000']);
         assert.equal(run.exitCode, 0, run.stderr);
         await waitFor(async () => (await taskStatus(id)) === 'RUNNING', 10000, 50);
-        const exec = execa('ctr', ['--address', cd.address, '--namespace', cd.namespace, 'task', 'exec',
-          '--exec-id', 'e1', id, 'sleep', '1000'], { reject: false });
+        const exec = execa(
+          'ctr',
+          [
+            '--address',
+            cd.address,
+            '--namespace',
+            cd.namespace,
+            'task',
+            'exec',
+            '--exec-id',
+            'e1',
+            id,
+            'sleep',
+            '1000',
+          ],
+          { reject: false },
+        );
         await waitFor(() => topicsFor(id).includes('/tasks/exec-started'), 10000, 50);
         const term = await ctr(['task', 'kill', '--exec-id', 'e1', '-s', 'SIGTERM', id]);
         const execResult = await exec;
@@ -156,8 +195,13 @@ describe('differential: ours vs the reference shim', () => {
         initExit: 137,
         deleteStatus: 137,
         topics: [
-          '/tasks/create', '/tasks/start', '/tasks/exec-added', '/tasks/exec-started',
-          '/tasks/exit', '/tasks/exit', '/tasks/delete',
+          '/tasks/create',
+          '/tasks/start',
+          '/tasks/exec-added',
+          '/tasks/exec-started',
+          '/tasks/exit',
+          '/tasks/exit',
+          '/tasks/delete',
         ],
       },
     );
@@ -186,7 +230,15 @@ describe('differential: ours vs the reference shim', () => {
           topics: await waitTopics(id, 4),
         };
       },
-      { running: 'RUNNING', psLines: 2, kill: 0, del: 0, gone: 'ABSENT', cdel: 0, topics: FULL_LIFECYCLE },
+      {
+        running: 'RUNNING',
+        psLines: 2,
+        kill: 0,
+        del: 0,
+        gone: 'ABSENT',
+        cdel: 0,
+        topics: FULL_LIFECYCLE,
+      },
     );
   });
 
@@ -196,9 +248,22 @@ describe('differential: ours vs the reference shim', () => {
         const ids = Array.from({ length: 20 }, (_, i) => uid(rt, `many${i}`));
         const results = await Promise.all(
           ids.map((id, i) =>
-            ctr(['run', '--rm', '--runtime', RUNTIMES[rt], image, id, 'sh', '-c', `echo n${i}; exit ${i % 5}`], {
-              timeoutMs: 120000,
-            }),
+            ctr(
+              [
+                'run',
+                '--rm',
+                '--runtime',
+                RUNTIMES[rt],
+                image,
+                id,
+                'sh',
+                '-c',
+                `echo n${i}; exit ${i % 5}`,
+              ],
+              {
+                timeoutMs: 120000,
+              },
+            ),
           ),
         );
         return results.map((r) => ({ stdout: r.stdout, code: r.exitCode }));
@@ -211,9 +276,24 @@ describe('differential: ours vs the reference shim', () => {
     await differential(
       async (rt) => {
         const id = uid(rt, 'restart');
-        await ctr(['run', '-d', '--runtime', RUNTIMES[rt], image, id, 'sh', '-c', 'while true; do echo tick; sleep 0.2; done']);
+        await ctr([
+          'run',
+          '-d',
+          '--runtime',
+          RUNTIMES[rt],
+          image,
+          id,
+          'sh',
+          '-c',
+          'while true; do echo tick; sleep 0.2; done',
+        ]);
         await waitFor(async () => (await taskStatus(id)) === 'RUNNING', 10000, 50);
-        const initPid = Number((await ctr(['task', 'ls'])).stdout.split('\n').find((l) => l.startsWith(id))?.split(/\s+/)[1]);
+        const initPid = Number(
+          (await ctr(['task', 'ls'])).stdout
+            .split('\n')
+            .find((l) => l.startsWith(id))
+            ?.split(/\s+/)[1],
+        );
         const shimPid = parentOf(initPid);
         await cd.kill9();
         await new Promise((r) => setTimeout(r, 1500));
@@ -225,11 +305,20 @@ describe('differential: ours vs the reference shim', () => {
         const afterRestart = await taskStatus(id);
         const sameShim = parentOf(initPid) === shimPid && isAlive(shimPid);
         await ctr(['task', 'kill', '-s', 'SIGKILL', id]);
-        const exit = await events.waitFor((e) => e.topic === '/tasks/exit' && e.payload['container_id'] === id, 10000);
+        const exit = await events.waitFor(
+          (e) => e.topic === '/tasks/exit' && e.payload['container_id'] === id,
+          10000,
+        );
         const del = await ctr(['task', 'delete', id]);
         await ctr(['container', 'delete', id]);
         await waitFor(() => !isAlive(shimPid), 10000, 50);
-        return { aliveDuringOutage, afterRestart, sameShim, exitStatus: exit.payload['exit_status'], del: del.exitCode };
+        return {
+          aliveDuringOutage,
+          afterRestart,
+          sameShim,
+          exitStatus: exit.payload['exit_status'],
+          del: del.exitCode,
+        };
       },
       { aliveDuringOutage: true, afterRestart: 'RUNNING', sameShim: true, exitStatus: 137, del: 0 },
     );
@@ -241,11 +330,22 @@ describe('differential: ours vs the reference shim', () => {
         const id = uid(rt, 'shimkill');
         await ctr(['run', '-d', '--runtime', RUNTIMES[rt], image, id, 'sleep', '1000']);
         await waitFor(async () => (await taskStatus(id)) === 'RUNNING', 10000, 50);
-        const initPid = Number((await ctr(['task', 'ls'])).stdout.split('\n').find((l) => l.startsWith(id))?.split(/\s+/)[1]);
+        const initPid = Number(
+          (await ctr(['task', 'ls'])).stdout
+            .split('\n')
+            .find((l) => l.startsWith(id))
+            ?.split(/\s+/)[1],
+        );
         const shimPid = parentOf(initPid);
         process.kill(shimPid, 'SIGKILL');
-        const exit = await events.waitFor((e) => e.topic === '/tasks/exit' && e.payload['container_id'] === id, 15000);
-        await events.waitFor((e) => e.topic === '/tasks/delete' && e.payload['container_id'] === id, 15000);
+        const exit = await events.waitFor(
+          (e) => e.topic === '/tasks/exit' && e.payload['container_id'] === id,
+          15000,
+        );
+        await events.waitFor(
+          (e) => e.topic === '/tasks/delete' && e.payload['container_id'] === id,
+          15000,
+        );
         await waitFor(() => !isAlive(initPid), 10000, 50);
         const status = await taskStatus(id);
         await ctr(['container', 'delete', id]);
@@ -253,7 +353,8 @@ describe('differential: ours vs the reference shim', () => {
           exitStatus: exit.payload['exit_status'],
           status,
           containerAlive: isAlive(initPid),
-          mounts: mountsUnder(`${cd.state}/io.containerd.runtime.v2.task/${cd.namespace}/${id}`).length,
+          mounts: mountsUnder(`${cd.state}/io.containerd.runtime.v2.task/${cd.namespace}/${id}`)
+            .length,
         };
       },
       { exitStatus: 137, status: 'ABSENT', containerAlive: false, mounts: 0 },

@@ -4,8 +4,16 @@ import { FlagError, parseFlags } from '../../../src/shim/flags.js';
 
 test('parses containerd 1.6 start argv', () => {
   const f = parseFlags([
-    '-namespace', 'default', '-address', '/run/containerd/containerd.sock',
-    '-publish-binary', '/usr/bin/containerd', '-id', 'c1', '-debug', 'start',
+    '-namespace',
+    'default',
+    '-address',
+    '/run/containerd/containerd.sock',
+    '-publish-binary',
+    '/usr/bin/containerd',
+    '-id',
+    'c1',
+    '-debug',
+    'start',
   ]);
   assert.equal(f.namespace, 'default');
   assert.equal(f.address, '/run/containerd/containerd.sock');
@@ -16,7 +24,15 @@ test('parses containerd 1.6 start argv', () => {
 });
 
 test('accepts --flag, -flag=value and bool=false like Go flag', () => {
-  const f = parseFlags(['--namespace=k8s.io', '--id', 'x', '-debug=false', '-bundle=/b', 'delete', 'extra']);
+  const f = parseFlags([
+    '--namespace=k8s.io',
+    '--id',
+    'x',
+    '-debug=false',
+    '-bundle=/b',
+    'delete',
+    'extra',
+  ]);
   assert.equal(f.namespace, 'k8s.io');
   assert.equal(f.id, 'x');
   assert.equal(f.debug, false);
