@@ -65,6 +65,15 @@ async function taskStatus(id: string): Promise<string> {
   return line?.trim().split(/\s+/)[2] ?? 'ABSENT';
 }
 
+/** `ctr run -d`, waits until RUNNING, returns the init pid. */
+async function runDetached(rt: RuntimeName, id: string, args: string[]): Promise<number> {
+  const run = await ctr(['run', '-d', '--runtime', RUNTIMES[rt], image, id, ...args]);
+  assert.equal(run.exitCode, 0, run.stderr);
+  await waitFor(async () => (await taskStatus(id)) === 'RUNNING', 10000, 50);
+  const line = (await ctr(['task', 'ls'])).stdout.split('\n').find((l) => l.startsWith(id));
+  return Number(line?.split(/\s+/)[1]);
+}
+
 /** Runs one scenario under both runtimes and checks their observations are equal. */
 async function differential<T>(
   scenario: (runtime: RuntimeName) => Promise<T>,
@@ -147,9 +156,7 @@ describe('differential: ours vs the reference shim', () => {
     await differential(
       async (rt) => {
         const id = uid(rt, 'sig');
-        const run = await ctr(['run', '-d', '--runtime', RUNTIMES[rt], image, id, 'sleep', '1000']);
-        assert.equal(run.exitCode, 0, run.stderr);
-        await waitFor(async () => (await taskStatus(id)) === 'RUNNING', 10000, 50);
+        await runDetached(rt, id, ['sleep', '1000']);
         const exec = execa(
           'ctr',
           [
@@ -211,8 +218,7 @@ describe('differential: ours vs the reference shim', () => {
     await differential(
       async (rt) => {
         const id = uid(rt, 'detached');
-        await ctr(['run', '-d', '--runtime', RUNTIMES[rt], image, id, 'sleep', '1000']);
-        await waitFor(async () => (await taskStatus(id)) === 'RUNNING', 10000, 50);
+        await runDetached(rt, id, ['sleep', '1000']);
         const running = await taskStatus(id);
         const pids = await ctr(['task', 'ps', id]);
         const kill = await ctr(['task', 'kill', '-s', 'SIGKILL', id]);
@@ -276,24 +282,11 @@ describe('differential: ours vs the reference shim', () => {
     await differential(
       async (rt) => {
         const id = uid(rt, 'restart');
-        await ctr([
-          'run',
-          '-d',
-          '--runtime',
-          RUNTIMES[rt],
-          image,
-          id,
+        const initPid = await runDetached(rt, id, [
           'sh',
           '-c',
           'while true; do echo tick; sleep 0.2; done',
         ]);
-        await waitFor(async () => (await taskStatus(id)) === 'RUNNING', 10000, 50);
-        const initPid = Number(
-          (await ctr(['task', 'ls'])).stdout
-            .split('\n')
-            .find((l) => l.startsWith(id))
-            ?.split(/\s+/)[1],
-        );
         const shimPid = parentOf(initPid);
         await cd.kill9();
         await new Promise((r) => setTimeout(r, 1500));
@@ -328,14 +321,7 @@ describe('differential: ours vs the reference shim', () => {
     await differential(
       async (rt) => {
         const id = uid(rt, 'shimkill');
-        await ctr(['run', '-d', '--runtime', RUNTIMES[rt], image, id, 'sleep', '1000']);
-        await waitFor(async () => (await taskStatus(id)) === 'RUNNING', 10000, 50);
-        const initPid = Number(
-          (await ctr(['task', 'ls'])).stdout
-            .split('\n')
-            .find((l) => l.startsWith(id))
-            ?.split(/\s+/)[1],
-        );
+        const initPid = await runDetached(rt, id, ['sleep', '1000']);
         const shimPid = parentOf(initPid);
         process.kill(shimPid, 'SIGKILL');
         const exit = await events.waitFor(

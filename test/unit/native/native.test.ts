@@ -53,7 +53,12 @@ test('listenUnix + SCM_RIGHTS round trip passes a usable fd', async () => {
 
 test('setWinsize rejects a non-tty, eventfd counts, spawn reports ENOENT', () => {
   const [r, w] = native.pipe();
-  assert.throws(() => native.setWinsize(r, 24, 80), { code: 'ENOTTY' });
+  assert.throws(
+    () => {
+      native.setWinsize(r, 24, 80);
+    },
+    { code: 'ENOTTY' },
+  );
   native.closeFd(r);
   native.closeFd(w);
   const efd = native.eventfd(0, 0);
@@ -77,7 +82,12 @@ test('mount and umount2 a tmpfs (root)', () => {
     writeFileSync(join(dir, 'f'), 'x');
     native.umount2(dir, 0);
     assert.throws(() => readFileSync(join(dir, 'f')), { code: 'ENOENT' });
-    assert.throws(() => native.umount2(dir, 0), { code: 'EINVAL' });
+    assert.throws(
+      () => {
+        native.umount2(dir, 0);
+      },
+      { code: 'EINVAL' },
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
