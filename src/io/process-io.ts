@@ -27,7 +27,8 @@ export class ProcessIO {
   /** fds we own and close at the end (keep-alive ends, FIFO ends not wrapped in a stream). */
   #rawFds = new Set<number>();
   #streams: Socket[] = [];
-  #copies: Promise<void>[] = [];
+  /** Output copies (container → FIFO/file); Delete waits for them. stdin is not waited for. */
+  #outputCopies: Promise<void>[] = [];
   #stdinKeepAlive = -1;
   #closed = false;
 
@@ -88,7 +89,7 @@ export class ProcessIO {
     const dst = this.stream(pipeWrite, 'write');
     // The container's stdin may close early; its EPIPE is not our error.
     dst.on('error', () => src.destroy());
-    this.#copies.push(copy(src, dst));
+    void copy(src, dst);
   }
 
   private setupOutputs(
@@ -130,7 +131,7 @@ export class ProcessIO {
       const sink = sinks.get(writerFd);
       if (!sink) continue;
       const src = this.stream(pipeRead, 'read');
-      this.#copies.push(
+      this.#outputCopies.push(
         copy(src, sink.stream, false).then(() => {
           if (--sink.users === 0) sink.stream.end();
         }),
@@ -173,7 +174,7 @@ export class ProcessIO {
 
   /** Waits (bounded) until the output copies have drained. */
   async drain(timeoutMs: number): Promise<void> {
-    await withTimeout(Promise.all(this.#copies), timeoutMs);
+    await withTimeout(Promise.all(this.#outputCopies), timeoutMs);
   }
 
   close(): void {
