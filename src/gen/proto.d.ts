@@ -2,6 +2,967 @@
 import * as $protobuf from "protobufjs";
 import Long = require("long");
 
+export namespace io {
+
+    namespace containerd {
+
+        namespace cgroups {
+
+            namespace v1 {
+
+                interface IMetrics extends io.containerd.cgroups.v1.Metrics.$Properties {
+                }
+
+                class Metrics {
+                    constructor(properties?: io.containerd.cgroups.v1.Metrics.$Properties);
+                    $unknowns?: Uint8Array[];
+                    hugetlb: io.containerd.cgroups.v1.HugetlbStat.$Properties[];
+                    pids?: (io.containerd.cgroups.v1.PidsStat.$Properties|null);
+                    cpu?: (io.containerd.cgroups.v1.CPUStat.$Properties|null);
+                    memory?: (io.containerd.cgroups.v1.MemoryStat.$Properties|null);
+                    blkio?: (io.containerd.cgroups.v1.BlkIOStat.$Properties|null);
+                    rdma?: (io.containerd.cgroups.v1.RdmaStat.$Properties|null);
+                    network: io.containerd.cgroups.v1.NetworkStat.$Properties[];
+                    cgroup_stats?: (io.containerd.cgroups.v1.CgroupStats.$Properties|null);
+                    memory_oom_control?: (io.containerd.cgroups.v1.MemoryOomControl.$Properties|null);
+                    static create(properties: io.containerd.cgroups.v1.Metrics.$Shape): io.containerd.cgroups.v1.Metrics & io.containerd.cgroups.v1.Metrics.$Shape;
+                    static create(properties?: io.containerd.cgroups.v1.Metrics.$Properties): io.containerd.cgroups.v1.Metrics;
+                    static encode(message: io.containerd.cgroups.v1.Metrics.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v1.Metrics & io.containerd.cgroups.v1.Metrics.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace Metrics {
+                    interface $Properties {
+                        hugetlb?: (io.containerd.cgroups.v1.HugetlbStat.$Properties[]|null);
+                        pids?: (io.containerd.cgroups.v1.PidsStat.$Properties|null);
+                        cpu?: (io.containerd.cgroups.v1.CPUStat.$Properties|null);
+                        memory?: (io.containerd.cgroups.v1.MemoryStat.$Properties|null);
+                        blkio?: (io.containerd.cgroups.v1.BlkIOStat.$Properties|null);
+                        rdma?: (io.containerd.cgroups.v1.RdmaStat.$Properties|null);
+                        network?: (io.containerd.cgroups.v1.NetworkStat.$Properties[]|null);
+                        cgroup_stats?: (io.containerd.cgroups.v1.CgroupStats.$Properties|null);
+                        memory_oom_control?: (io.containerd.cgroups.v1.MemoryOomControl.$Properties|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v1.Metrics.$Properties;
+                }
+
+                interface IHugetlbStat extends io.containerd.cgroups.v1.HugetlbStat.$Properties {
+                }
+
+                class HugetlbStat {
+                    constructor(properties?: io.containerd.cgroups.v1.HugetlbStat.$Properties);
+                    $unknowns?: Uint8Array[];
+                    usage: (number|Long);
+                    max: (number|Long);
+                    failcnt: (number|Long);
+                    pagesize: string;
+                    static create(properties: io.containerd.cgroups.v1.HugetlbStat.$Shape): io.containerd.cgroups.v1.HugetlbStat & io.containerd.cgroups.v1.HugetlbStat.$Shape;
+                    static create(properties?: io.containerd.cgroups.v1.HugetlbStat.$Properties): io.containerd.cgroups.v1.HugetlbStat;
+                    static encode(message: io.containerd.cgroups.v1.HugetlbStat.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v1.HugetlbStat & io.containerd.cgroups.v1.HugetlbStat.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace HugetlbStat {
+                    interface $Properties {
+                        usage?: (number|Long|null);
+                        max?: (number|Long|null);
+                        failcnt?: (number|Long|null);
+                        pagesize?: (string|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v1.HugetlbStat.$Properties;
+                }
+
+                interface IPidsStat extends io.containerd.cgroups.v1.PidsStat.$Properties {
+                }
+
+                class PidsStat {
+                    constructor(properties?: io.containerd.cgroups.v1.PidsStat.$Properties);
+                    $unknowns?: Uint8Array[];
+                    current: (number|Long);
+                    limit: (number|Long);
+                    static create(properties: io.containerd.cgroups.v1.PidsStat.$Shape): io.containerd.cgroups.v1.PidsStat & io.containerd.cgroups.v1.PidsStat.$Shape;
+                    static create(properties?: io.containerd.cgroups.v1.PidsStat.$Properties): io.containerd.cgroups.v1.PidsStat;
+                    static encode(message: io.containerd.cgroups.v1.PidsStat.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v1.PidsStat & io.containerd.cgroups.v1.PidsStat.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace PidsStat {
+                    interface $Properties {
+                        current?: (number|Long|null);
+                        limit?: (number|Long|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v1.PidsStat.$Properties;
+                }
+
+                interface ICPUStat extends io.containerd.cgroups.v1.CPUStat.$Properties {
+                }
+
+                class CPUStat {
+                    constructor(properties?: io.containerd.cgroups.v1.CPUStat.$Properties);
+                    $unknowns?: Uint8Array[];
+                    usage?: (io.containerd.cgroups.v1.CPUUsage.$Properties|null);
+                    throttling?: (io.containerd.cgroups.v1.Throttle.$Properties|null);
+                    static create(properties: io.containerd.cgroups.v1.CPUStat.$Shape): io.containerd.cgroups.v1.CPUStat & io.containerd.cgroups.v1.CPUStat.$Shape;
+                    static create(properties?: io.containerd.cgroups.v1.CPUStat.$Properties): io.containerd.cgroups.v1.CPUStat;
+                    static encode(message: io.containerd.cgroups.v1.CPUStat.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v1.CPUStat & io.containerd.cgroups.v1.CPUStat.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace CPUStat {
+                    interface $Properties {
+                        usage?: (io.containerd.cgroups.v1.CPUUsage.$Properties|null);
+                        throttling?: (io.containerd.cgroups.v1.Throttle.$Properties|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v1.CPUStat.$Properties;
+                }
+
+                interface ICPUUsage extends io.containerd.cgroups.v1.CPUUsage.$Properties {
+                }
+
+                class CPUUsage {
+                    constructor(properties?: io.containerd.cgroups.v1.CPUUsage.$Properties);
+                    $unknowns?: Uint8Array[];
+                    total: (number|Long);
+                    kernel: (number|Long);
+                    user: (number|Long);
+                    per_cpu: (number|Long)[];
+                    static create(properties: io.containerd.cgroups.v1.CPUUsage.$Shape): io.containerd.cgroups.v1.CPUUsage & io.containerd.cgroups.v1.CPUUsage.$Shape;
+                    static create(properties?: io.containerd.cgroups.v1.CPUUsage.$Properties): io.containerd.cgroups.v1.CPUUsage;
+                    static encode(message: io.containerd.cgroups.v1.CPUUsage.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v1.CPUUsage & io.containerd.cgroups.v1.CPUUsage.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace CPUUsage {
+                    interface $Properties {
+                        total?: (number|Long|null);
+                        kernel?: (number|Long|null);
+                        user?: (number|Long|null);
+                        per_cpu?: ((number|Long)[]|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v1.CPUUsage.$Properties;
+                }
+
+                interface IThrottle extends io.containerd.cgroups.v1.Throttle.$Properties {
+                }
+
+                class Throttle {
+                    constructor(properties?: io.containerd.cgroups.v1.Throttle.$Properties);
+                    $unknowns?: Uint8Array[];
+                    periods: (number|Long);
+                    throttled_periods: (number|Long);
+                    throttled_time: (number|Long);
+                    static create(properties: io.containerd.cgroups.v1.Throttle.$Shape): io.containerd.cgroups.v1.Throttle & io.containerd.cgroups.v1.Throttle.$Shape;
+                    static create(properties?: io.containerd.cgroups.v1.Throttle.$Properties): io.containerd.cgroups.v1.Throttle;
+                    static encode(message: io.containerd.cgroups.v1.Throttle.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v1.Throttle & io.containerd.cgroups.v1.Throttle.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace Throttle {
+                    interface $Properties {
+                        periods?: (number|Long|null);
+                        throttled_periods?: (number|Long|null);
+                        throttled_time?: (number|Long|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v1.Throttle.$Properties;
+                }
+
+                interface IMemoryStat extends io.containerd.cgroups.v1.MemoryStat.$Properties {
+                }
+
+                class MemoryStat {
+                    constructor(properties?: io.containerd.cgroups.v1.MemoryStat.$Properties);
+                    $unknowns?: Uint8Array[];
+                    cache: (number|Long);
+                    rss: (number|Long);
+                    rss_huge: (number|Long);
+                    mapped_file: (number|Long);
+                    dirty: (number|Long);
+                    writeback: (number|Long);
+                    pg_pg_in: (number|Long);
+                    pg_pg_out: (number|Long);
+                    pg_fault: (number|Long);
+                    pg_maj_fault: (number|Long);
+                    inactive_anon: (number|Long);
+                    active_anon: (number|Long);
+                    inactive_file: (number|Long);
+                    active_file: (number|Long);
+                    unevictable: (number|Long);
+                    hierarchical_memory_limit: (number|Long);
+                    hierarchical_swap_limit: (number|Long);
+                    total_cache: (number|Long);
+                    total_rss: (number|Long);
+                    total_rss_huge: (number|Long);
+                    total_mapped_file: (number|Long);
+                    total_dirty: (number|Long);
+                    total_writeback: (number|Long);
+                    total_pg_pg_in: (number|Long);
+                    total_pg_pg_out: (number|Long);
+                    total_pg_fault: (number|Long);
+                    total_pg_maj_fault: (number|Long);
+                    total_inactive_anon: (number|Long);
+                    total_active_anon: (number|Long);
+                    total_inactive_file: (number|Long);
+                    total_active_file: (number|Long);
+                    total_unevictable: (number|Long);
+                    usage?: (io.containerd.cgroups.v1.MemoryEntry.$Properties|null);
+                    swap?: (io.containerd.cgroups.v1.MemoryEntry.$Properties|null);
+                    kernel?: (io.containerd.cgroups.v1.MemoryEntry.$Properties|null);
+                    kernel_tcp?: (io.containerd.cgroups.v1.MemoryEntry.$Properties|null);
+                    static create(properties: io.containerd.cgroups.v1.MemoryStat.$Shape): io.containerd.cgroups.v1.MemoryStat & io.containerd.cgroups.v1.MemoryStat.$Shape;
+                    static create(properties?: io.containerd.cgroups.v1.MemoryStat.$Properties): io.containerd.cgroups.v1.MemoryStat;
+                    static encode(message: io.containerd.cgroups.v1.MemoryStat.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v1.MemoryStat & io.containerd.cgroups.v1.MemoryStat.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace MemoryStat {
+                    interface $Properties {
+                        cache?: (number|Long|null);
+                        rss?: (number|Long|null);
+                        rss_huge?: (number|Long|null);
+                        mapped_file?: (number|Long|null);
+                        dirty?: (number|Long|null);
+                        writeback?: (number|Long|null);
+                        pg_pg_in?: (number|Long|null);
+                        pg_pg_out?: (number|Long|null);
+                        pg_fault?: (number|Long|null);
+                        pg_maj_fault?: (number|Long|null);
+                        inactive_anon?: (number|Long|null);
+                        active_anon?: (number|Long|null);
+                        inactive_file?: (number|Long|null);
+                        active_file?: (number|Long|null);
+                        unevictable?: (number|Long|null);
+                        hierarchical_memory_limit?: (number|Long|null);
+                        hierarchical_swap_limit?: (number|Long|null);
+                        total_cache?: (number|Long|null);
+                        total_rss?: (number|Long|null);
+                        total_rss_huge?: (number|Long|null);
+                        total_mapped_file?: (number|Long|null);
+                        total_dirty?: (number|Long|null);
+                        total_writeback?: (number|Long|null);
+                        total_pg_pg_in?: (number|Long|null);
+                        total_pg_pg_out?: (number|Long|null);
+                        total_pg_fault?: (number|Long|null);
+                        total_pg_maj_fault?: (number|Long|null);
+                        total_inactive_anon?: (number|Long|null);
+                        total_active_anon?: (number|Long|null);
+                        total_inactive_file?: (number|Long|null);
+                        total_active_file?: (number|Long|null);
+                        total_unevictable?: (number|Long|null);
+                        usage?: (io.containerd.cgroups.v1.MemoryEntry.$Properties|null);
+                        swap?: (io.containerd.cgroups.v1.MemoryEntry.$Properties|null);
+                        kernel?: (io.containerd.cgroups.v1.MemoryEntry.$Properties|null);
+                        kernel_tcp?: (io.containerd.cgroups.v1.MemoryEntry.$Properties|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v1.MemoryStat.$Properties;
+                }
+
+                interface IMemoryEntry extends io.containerd.cgroups.v1.MemoryEntry.$Properties {
+                }
+
+                class MemoryEntry {
+                    constructor(properties?: io.containerd.cgroups.v1.MemoryEntry.$Properties);
+                    $unknowns?: Uint8Array[];
+                    limit: (number|Long);
+                    usage: (number|Long);
+                    max: (number|Long);
+                    failcnt: (number|Long);
+                    static create(properties: io.containerd.cgroups.v1.MemoryEntry.$Shape): io.containerd.cgroups.v1.MemoryEntry & io.containerd.cgroups.v1.MemoryEntry.$Shape;
+                    static create(properties?: io.containerd.cgroups.v1.MemoryEntry.$Properties): io.containerd.cgroups.v1.MemoryEntry;
+                    static encode(message: io.containerd.cgroups.v1.MemoryEntry.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v1.MemoryEntry & io.containerd.cgroups.v1.MemoryEntry.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace MemoryEntry {
+                    interface $Properties {
+                        limit?: (number|Long|null);
+                        usage?: (number|Long|null);
+                        max?: (number|Long|null);
+                        failcnt?: (number|Long|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v1.MemoryEntry.$Properties;
+                }
+
+                interface IMemoryOomControl extends io.containerd.cgroups.v1.MemoryOomControl.$Properties {
+                }
+
+                class MemoryOomControl {
+                    constructor(properties?: io.containerd.cgroups.v1.MemoryOomControl.$Properties);
+                    $unknowns?: Uint8Array[];
+                    oom_kill_disable: (number|Long);
+                    under_oom: (number|Long);
+                    oom_kill: (number|Long);
+                    static create(properties: io.containerd.cgroups.v1.MemoryOomControl.$Shape): io.containerd.cgroups.v1.MemoryOomControl & io.containerd.cgroups.v1.MemoryOomControl.$Shape;
+                    static create(properties?: io.containerd.cgroups.v1.MemoryOomControl.$Properties): io.containerd.cgroups.v1.MemoryOomControl;
+                    static encode(message: io.containerd.cgroups.v1.MemoryOomControl.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v1.MemoryOomControl & io.containerd.cgroups.v1.MemoryOomControl.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace MemoryOomControl {
+                    interface $Properties {
+                        oom_kill_disable?: (number|Long|null);
+                        under_oom?: (number|Long|null);
+                        oom_kill?: (number|Long|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v1.MemoryOomControl.$Properties;
+                }
+
+                interface IBlkIOStat extends io.containerd.cgroups.v1.BlkIOStat.$Properties {
+                }
+
+                class BlkIOStat {
+                    constructor(properties?: io.containerd.cgroups.v1.BlkIOStat.$Properties);
+                    $unknowns?: Uint8Array[];
+                    io_service_bytes_recursive: io.containerd.cgroups.v1.BlkIOEntry.$Properties[];
+                    io_serviced_recursive: io.containerd.cgroups.v1.BlkIOEntry.$Properties[];
+                    io_queued_recursive: io.containerd.cgroups.v1.BlkIOEntry.$Properties[];
+                    io_service_time_recursive: io.containerd.cgroups.v1.BlkIOEntry.$Properties[];
+                    io_wait_time_recursive: io.containerd.cgroups.v1.BlkIOEntry.$Properties[];
+                    io_merged_recursive: io.containerd.cgroups.v1.BlkIOEntry.$Properties[];
+                    io_time_recursive: io.containerd.cgroups.v1.BlkIOEntry.$Properties[];
+                    sectors_recursive: io.containerd.cgroups.v1.BlkIOEntry.$Properties[];
+                    static create(properties: io.containerd.cgroups.v1.BlkIOStat.$Shape): io.containerd.cgroups.v1.BlkIOStat & io.containerd.cgroups.v1.BlkIOStat.$Shape;
+                    static create(properties?: io.containerd.cgroups.v1.BlkIOStat.$Properties): io.containerd.cgroups.v1.BlkIOStat;
+                    static encode(message: io.containerd.cgroups.v1.BlkIOStat.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v1.BlkIOStat & io.containerd.cgroups.v1.BlkIOStat.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace BlkIOStat {
+                    interface $Properties {
+                        io_service_bytes_recursive?: (io.containerd.cgroups.v1.BlkIOEntry.$Properties[]|null);
+                        io_serviced_recursive?: (io.containerd.cgroups.v1.BlkIOEntry.$Properties[]|null);
+                        io_queued_recursive?: (io.containerd.cgroups.v1.BlkIOEntry.$Properties[]|null);
+                        io_service_time_recursive?: (io.containerd.cgroups.v1.BlkIOEntry.$Properties[]|null);
+                        io_wait_time_recursive?: (io.containerd.cgroups.v1.BlkIOEntry.$Properties[]|null);
+                        io_merged_recursive?: (io.containerd.cgroups.v1.BlkIOEntry.$Properties[]|null);
+                        io_time_recursive?: (io.containerd.cgroups.v1.BlkIOEntry.$Properties[]|null);
+                        sectors_recursive?: (io.containerd.cgroups.v1.BlkIOEntry.$Properties[]|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v1.BlkIOStat.$Properties;
+                }
+
+                interface IBlkIOEntry extends io.containerd.cgroups.v1.BlkIOEntry.$Properties {
+                }
+
+                class BlkIOEntry {
+                    constructor(properties?: io.containerd.cgroups.v1.BlkIOEntry.$Properties);
+                    $unknowns?: Uint8Array[];
+                    op: string;
+                    device: string;
+                    major: (number|Long);
+                    minor: (number|Long);
+                    value: (number|Long);
+                    static create(properties: io.containerd.cgroups.v1.BlkIOEntry.$Shape): io.containerd.cgroups.v1.BlkIOEntry & io.containerd.cgroups.v1.BlkIOEntry.$Shape;
+                    static create(properties?: io.containerd.cgroups.v1.BlkIOEntry.$Properties): io.containerd.cgroups.v1.BlkIOEntry;
+                    static encode(message: io.containerd.cgroups.v1.BlkIOEntry.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v1.BlkIOEntry & io.containerd.cgroups.v1.BlkIOEntry.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace BlkIOEntry {
+                    interface $Properties {
+                        op?: (string|null);
+                        device?: (string|null);
+                        major?: (number|Long|null);
+                        minor?: (number|Long|null);
+                        value?: (number|Long|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v1.BlkIOEntry.$Properties;
+                }
+
+                interface IRdmaStat extends io.containerd.cgroups.v1.RdmaStat.$Properties {
+                }
+
+                class RdmaStat {
+                    constructor(properties?: io.containerd.cgroups.v1.RdmaStat.$Properties);
+                    $unknowns?: Uint8Array[];
+                    current: io.containerd.cgroups.v1.RdmaEntry.$Properties[];
+                    limit: io.containerd.cgroups.v1.RdmaEntry.$Properties[];
+                    static create(properties: io.containerd.cgroups.v1.RdmaStat.$Shape): io.containerd.cgroups.v1.RdmaStat & io.containerd.cgroups.v1.RdmaStat.$Shape;
+                    static create(properties?: io.containerd.cgroups.v1.RdmaStat.$Properties): io.containerd.cgroups.v1.RdmaStat;
+                    static encode(message: io.containerd.cgroups.v1.RdmaStat.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v1.RdmaStat & io.containerd.cgroups.v1.RdmaStat.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace RdmaStat {
+                    interface $Properties {
+                        current?: (io.containerd.cgroups.v1.RdmaEntry.$Properties[]|null);
+                        limit?: (io.containerd.cgroups.v1.RdmaEntry.$Properties[]|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v1.RdmaStat.$Properties;
+                }
+
+                interface IRdmaEntry extends io.containerd.cgroups.v1.RdmaEntry.$Properties {
+                }
+
+                class RdmaEntry {
+                    constructor(properties?: io.containerd.cgroups.v1.RdmaEntry.$Properties);
+                    $unknowns?: Uint8Array[];
+                    device: string;
+                    hca_handles: number;
+                    hca_objects: number;
+                    static create(properties: io.containerd.cgroups.v1.RdmaEntry.$Shape): io.containerd.cgroups.v1.RdmaEntry & io.containerd.cgroups.v1.RdmaEntry.$Shape;
+                    static create(properties?: io.containerd.cgroups.v1.RdmaEntry.$Properties): io.containerd.cgroups.v1.RdmaEntry;
+                    static encode(message: io.containerd.cgroups.v1.RdmaEntry.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v1.RdmaEntry & io.containerd.cgroups.v1.RdmaEntry.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace RdmaEntry {
+                    interface $Properties {
+                        device?: (string|null);
+                        hca_handles?: (number|null);
+                        hca_objects?: (number|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v1.RdmaEntry.$Properties;
+                }
+
+                interface INetworkStat extends io.containerd.cgroups.v1.NetworkStat.$Properties {
+                }
+
+                class NetworkStat {
+                    constructor(properties?: io.containerd.cgroups.v1.NetworkStat.$Properties);
+                    $unknowns?: Uint8Array[];
+                    name: string;
+                    rx_bytes: (number|Long);
+                    rx_packets: (number|Long);
+                    rx_errors: (number|Long);
+                    rx_dropped: (number|Long);
+                    tx_bytes: (number|Long);
+                    tx_packets: (number|Long);
+                    tx_errors: (number|Long);
+                    tx_dropped: (number|Long);
+                    static create(properties: io.containerd.cgroups.v1.NetworkStat.$Shape): io.containerd.cgroups.v1.NetworkStat & io.containerd.cgroups.v1.NetworkStat.$Shape;
+                    static create(properties?: io.containerd.cgroups.v1.NetworkStat.$Properties): io.containerd.cgroups.v1.NetworkStat;
+                    static encode(message: io.containerd.cgroups.v1.NetworkStat.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v1.NetworkStat & io.containerd.cgroups.v1.NetworkStat.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace NetworkStat {
+                    interface $Properties {
+                        name?: (string|null);
+                        rx_bytes?: (number|Long|null);
+                        rx_packets?: (number|Long|null);
+                        rx_errors?: (number|Long|null);
+                        rx_dropped?: (number|Long|null);
+                        tx_bytes?: (number|Long|null);
+                        tx_packets?: (number|Long|null);
+                        tx_errors?: (number|Long|null);
+                        tx_dropped?: (number|Long|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v1.NetworkStat.$Properties;
+                }
+
+                interface ICgroupStats extends io.containerd.cgroups.v1.CgroupStats.$Properties {
+                }
+
+                class CgroupStats {
+                    constructor(properties?: io.containerd.cgroups.v1.CgroupStats.$Properties);
+                    $unknowns?: Uint8Array[];
+                    nr_sleeping: (number|Long);
+                    nr_running: (number|Long);
+                    nr_stopped: (number|Long);
+                    nr_uninterruptible: (number|Long);
+                    nr_io_wait: (number|Long);
+                    static create(properties: io.containerd.cgroups.v1.CgroupStats.$Shape): io.containerd.cgroups.v1.CgroupStats & io.containerd.cgroups.v1.CgroupStats.$Shape;
+                    static create(properties?: io.containerd.cgroups.v1.CgroupStats.$Properties): io.containerd.cgroups.v1.CgroupStats;
+                    static encode(message: io.containerd.cgroups.v1.CgroupStats.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v1.CgroupStats & io.containerd.cgroups.v1.CgroupStats.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace CgroupStats {
+                    interface $Properties {
+                        nr_sleeping?: (number|Long|null);
+                        nr_running?: (number|Long|null);
+                        nr_stopped?: (number|Long|null);
+                        nr_uninterruptible?: (number|Long|null);
+                        nr_io_wait?: (number|Long|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v1.CgroupStats.$Properties;
+                }
+            }
+
+            namespace v2 {
+
+                interface IMetrics extends io.containerd.cgroups.v2.Metrics.$Properties {
+                }
+
+                class Metrics {
+                    constructor(properties?: io.containerd.cgroups.v2.Metrics.$Properties);
+                    $unknowns?: Uint8Array[];
+                    pids?: (io.containerd.cgroups.v2.PidsStat.$Properties|null);
+                    cpu?: (io.containerd.cgroups.v2.CPUStat.$Properties|null);
+                    memory?: (io.containerd.cgroups.v2.MemoryStat.$Properties|null);
+                    rdma?: (io.containerd.cgroups.v2.RdmaStat.$Properties|null);
+                    io?: (io.containerd.cgroups.v2.IOStat.$Properties|null);
+                    hugetlb: io.containerd.cgroups.v2.HugeTlbStat.$Properties[];
+                    memory_events?: (io.containerd.cgroups.v2.MemoryEvents.$Properties|null);
+                    network: io.containerd.cgroups.v2.NetworkStat.$Properties[];
+                    static create(properties: io.containerd.cgroups.v2.Metrics.$Shape): io.containerd.cgroups.v2.Metrics & io.containerd.cgroups.v2.Metrics.$Shape;
+                    static create(properties?: io.containerd.cgroups.v2.Metrics.$Properties): io.containerd.cgroups.v2.Metrics;
+                    static encode(message: io.containerd.cgroups.v2.Metrics.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v2.Metrics & io.containerd.cgroups.v2.Metrics.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace Metrics {
+                    interface $Properties {
+                        pids?: (io.containerd.cgroups.v2.PidsStat.$Properties|null);
+                        cpu?: (io.containerd.cgroups.v2.CPUStat.$Properties|null);
+                        memory?: (io.containerd.cgroups.v2.MemoryStat.$Properties|null);
+                        rdma?: (io.containerd.cgroups.v2.RdmaStat.$Properties|null);
+                        io?: (io.containerd.cgroups.v2.IOStat.$Properties|null);
+                        hugetlb?: (io.containerd.cgroups.v2.HugeTlbStat.$Properties[]|null);
+                        memory_events?: (io.containerd.cgroups.v2.MemoryEvents.$Properties|null);
+                        network?: (io.containerd.cgroups.v2.NetworkStat.$Properties[]|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v2.Metrics.$Properties;
+                }
+
+                interface IPSIData extends io.containerd.cgroups.v2.PSIData.$Properties {
+                }
+
+                class PSIData {
+                    constructor(properties?: io.containerd.cgroups.v2.PSIData.$Properties);
+                    $unknowns?: Uint8Array[];
+                    avg10: number;
+                    avg60: number;
+                    avg300: number;
+                    total: (number|Long);
+                    static create(properties: io.containerd.cgroups.v2.PSIData.$Shape): io.containerd.cgroups.v2.PSIData & io.containerd.cgroups.v2.PSIData.$Shape;
+                    static create(properties?: io.containerd.cgroups.v2.PSIData.$Properties): io.containerd.cgroups.v2.PSIData;
+                    static encode(message: io.containerd.cgroups.v2.PSIData.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v2.PSIData & io.containerd.cgroups.v2.PSIData.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace PSIData {
+                    interface $Properties {
+                        avg10?: (number|null);
+                        avg60?: (number|null);
+                        avg300?: (number|null);
+                        total?: (number|Long|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v2.PSIData.$Properties;
+                }
+
+                interface IPSIStats extends io.containerd.cgroups.v2.PSIStats.$Properties {
+                }
+
+                class PSIStats {
+                    constructor(properties?: io.containerd.cgroups.v2.PSIStats.$Properties);
+                    $unknowns?: Uint8Array[];
+                    some?: (io.containerd.cgroups.v2.PSIData.$Properties|null);
+                    full?: (io.containerd.cgroups.v2.PSIData.$Properties|null);
+                    static create(properties: io.containerd.cgroups.v2.PSIStats.$Shape): io.containerd.cgroups.v2.PSIStats & io.containerd.cgroups.v2.PSIStats.$Shape;
+                    static create(properties?: io.containerd.cgroups.v2.PSIStats.$Properties): io.containerd.cgroups.v2.PSIStats;
+                    static encode(message: io.containerd.cgroups.v2.PSIStats.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v2.PSIStats & io.containerd.cgroups.v2.PSIStats.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace PSIStats {
+                    interface $Properties {
+                        some?: (io.containerd.cgroups.v2.PSIData.$Properties|null);
+                        full?: (io.containerd.cgroups.v2.PSIData.$Properties|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v2.PSIStats.$Properties;
+                }
+
+                interface IPidsStat extends io.containerd.cgroups.v2.PidsStat.$Properties {
+                }
+
+                class PidsStat {
+                    constructor(properties?: io.containerd.cgroups.v2.PidsStat.$Properties);
+                    $unknowns?: Uint8Array[];
+                    current: (number|Long);
+                    limit: (number|Long);
+                    static create(properties: io.containerd.cgroups.v2.PidsStat.$Shape): io.containerd.cgroups.v2.PidsStat & io.containerd.cgroups.v2.PidsStat.$Shape;
+                    static create(properties?: io.containerd.cgroups.v2.PidsStat.$Properties): io.containerd.cgroups.v2.PidsStat;
+                    static encode(message: io.containerd.cgroups.v2.PidsStat.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v2.PidsStat & io.containerd.cgroups.v2.PidsStat.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace PidsStat {
+                    interface $Properties {
+                        current?: (number|Long|null);
+                        limit?: (number|Long|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v2.PidsStat.$Properties;
+                }
+
+                interface ICPUStat extends io.containerd.cgroups.v2.CPUStat.$Properties {
+                }
+
+                class CPUStat {
+                    constructor(properties?: io.containerd.cgroups.v2.CPUStat.$Properties);
+                    $unknowns?: Uint8Array[];
+                    usage_usec: (number|Long);
+                    user_usec: (number|Long);
+                    system_usec: (number|Long);
+                    nr_periods: (number|Long);
+                    nr_throttled: (number|Long);
+                    throttled_usec: (number|Long);
+                    psi?: (io.containerd.cgroups.v2.PSIStats.$Properties|null);
+                    nr_bursts: (number|Long);
+                    burst_usec: (number|Long);
+                    static create(properties: io.containerd.cgroups.v2.CPUStat.$Shape): io.containerd.cgroups.v2.CPUStat & io.containerd.cgroups.v2.CPUStat.$Shape;
+                    static create(properties?: io.containerd.cgroups.v2.CPUStat.$Properties): io.containerd.cgroups.v2.CPUStat;
+                    static encode(message: io.containerd.cgroups.v2.CPUStat.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v2.CPUStat & io.containerd.cgroups.v2.CPUStat.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace CPUStat {
+                    interface $Properties {
+                        usage_usec?: (number|Long|null);
+                        user_usec?: (number|Long|null);
+                        system_usec?: (number|Long|null);
+                        nr_periods?: (number|Long|null);
+                        nr_throttled?: (number|Long|null);
+                        throttled_usec?: (number|Long|null);
+                        psi?: (io.containerd.cgroups.v2.PSIStats.$Properties|null);
+                        nr_bursts?: (number|Long|null);
+                        burst_usec?: (number|Long|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v2.CPUStat.$Properties;
+                }
+
+                interface IMemoryStat extends io.containerd.cgroups.v2.MemoryStat.$Properties {
+                }
+
+                class MemoryStat {
+                    constructor(properties?: io.containerd.cgroups.v2.MemoryStat.$Properties);
+                    $unknowns?: Uint8Array[];
+                    anon: (number|Long);
+                    file: (number|Long);
+                    kernel_stack: (number|Long);
+                    slab: (number|Long);
+                    sock: (number|Long);
+                    shmem: (number|Long);
+                    file_mapped: (number|Long);
+                    file_dirty: (number|Long);
+                    file_writeback: (number|Long);
+                    anon_thp: (number|Long);
+                    inactive_anon: (number|Long);
+                    active_anon: (number|Long);
+                    inactive_file: (number|Long);
+                    active_file: (number|Long);
+                    unevictable: (number|Long);
+                    slab_reclaimable: (number|Long);
+                    slab_unreclaimable: (number|Long);
+                    pgfault: (number|Long);
+                    pgmajfault: (number|Long);
+                    workingset_refault: (number|Long);
+                    workingset_activate: (number|Long);
+                    workingset_nodereclaim: (number|Long);
+                    pgrefill: (number|Long);
+                    pgscan: (number|Long);
+                    pgsteal: (number|Long);
+                    pgactivate: (number|Long);
+                    pgdeactivate: (number|Long);
+                    pglazyfree: (number|Long);
+                    pglazyfreed: (number|Long);
+                    thp_fault_alloc: (number|Long);
+                    thp_collapse_alloc: (number|Long);
+                    usage: (number|Long);
+                    usage_limit: (number|Long);
+                    swap_usage: (number|Long);
+                    swap_limit: (number|Long);
+                    max_usage: (number|Long);
+                    swap_max_usage: (number|Long);
+                    psi?: (io.containerd.cgroups.v2.PSIStats.$Properties|null);
+                    static create(properties: io.containerd.cgroups.v2.MemoryStat.$Shape): io.containerd.cgroups.v2.MemoryStat & io.containerd.cgroups.v2.MemoryStat.$Shape;
+                    static create(properties?: io.containerd.cgroups.v2.MemoryStat.$Properties): io.containerd.cgroups.v2.MemoryStat;
+                    static encode(message: io.containerd.cgroups.v2.MemoryStat.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v2.MemoryStat & io.containerd.cgroups.v2.MemoryStat.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace MemoryStat {
+                    interface $Properties {
+                        anon?: (number|Long|null);
+                        file?: (number|Long|null);
+                        kernel_stack?: (number|Long|null);
+                        slab?: (number|Long|null);
+                        sock?: (number|Long|null);
+                        shmem?: (number|Long|null);
+                        file_mapped?: (number|Long|null);
+                        file_dirty?: (number|Long|null);
+                        file_writeback?: (number|Long|null);
+                        anon_thp?: (number|Long|null);
+                        inactive_anon?: (number|Long|null);
+                        active_anon?: (number|Long|null);
+                        inactive_file?: (number|Long|null);
+                        active_file?: (number|Long|null);
+                        unevictable?: (number|Long|null);
+                        slab_reclaimable?: (number|Long|null);
+                        slab_unreclaimable?: (number|Long|null);
+                        pgfault?: (number|Long|null);
+                        pgmajfault?: (number|Long|null);
+                        workingset_refault?: (number|Long|null);
+                        workingset_activate?: (number|Long|null);
+                        workingset_nodereclaim?: (number|Long|null);
+                        pgrefill?: (number|Long|null);
+                        pgscan?: (number|Long|null);
+                        pgsteal?: (number|Long|null);
+                        pgactivate?: (number|Long|null);
+                        pgdeactivate?: (number|Long|null);
+                        pglazyfree?: (number|Long|null);
+                        pglazyfreed?: (number|Long|null);
+                        thp_fault_alloc?: (number|Long|null);
+                        thp_collapse_alloc?: (number|Long|null);
+                        usage?: (number|Long|null);
+                        usage_limit?: (number|Long|null);
+                        swap_usage?: (number|Long|null);
+                        swap_limit?: (number|Long|null);
+                        max_usage?: (number|Long|null);
+                        swap_max_usage?: (number|Long|null);
+                        psi?: (io.containerd.cgroups.v2.PSIStats.$Properties|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v2.MemoryStat.$Properties;
+                }
+
+                interface IMemoryEvents extends io.containerd.cgroups.v2.MemoryEvents.$Properties {
+                }
+
+                class MemoryEvents {
+                    constructor(properties?: io.containerd.cgroups.v2.MemoryEvents.$Properties);
+                    $unknowns?: Uint8Array[];
+                    low: (number|Long);
+                    high: (number|Long);
+                    max: (number|Long);
+                    oom: (number|Long);
+                    oom_kill: (number|Long);
+                    static create(properties: io.containerd.cgroups.v2.MemoryEvents.$Shape): io.containerd.cgroups.v2.MemoryEvents & io.containerd.cgroups.v2.MemoryEvents.$Shape;
+                    static create(properties?: io.containerd.cgroups.v2.MemoryEvents.$Properties): io.containerd.cgroups.v2.MemoryEvents;
+                    static encode(message: io.containerd.cgroups.v2.MemoryEvents.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v2.MemoryEvents & io.containerd.cgroups.v2.MemoryEvents.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace MemoryEvents {
+                    interface $Properties {
+                        low?: (number|Long|null);
+                        high?: (number|Long|null);
+                        max?: (number|Long|null);
+                        oom?: (number|Long|null);
+                        oom_kill?: (number|Long|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v2.MemoryEvents.$Properties;
+                }
+
+                interface IRdmaStat extends io.containerd.cgroups.v2.RdmaStat.$Properties {
+                }
+
+                class RdmaStat {
+                    constructor(properties?: io.containerd.cgroups.v2.RdmaStat.$Properties);
+                    $unknowns?: Uint8Array[];
+                    current: io.containerd.cgroups.v2.RdmaEntry.$Properties[];
+                    limit: io.containerd.cgroups.v2.RdmaEntry.$Properties[];
+                    static create(properties: io.containerd.cgroups.v2.RdmaStat.$Shape): io.containerd.cgroups.v2.RdmaStat & io.containerd.cgroups.v2.RdmaStat.$Shape;
+                    static create(properties?: io.containerd.cgroups.v2.RdmaStat.$Properties): io.containerd.cgroups.v2.RdmaStat;
+                    static encode(message: io.containerd.cgroups.v2.RdmaStat.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v2.RdmaStat & io.containerd.cgroups.v2.RdmaStat.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace RdmaStat {
+                    interface $Properties {
+                        current?: (io.containerd.cgroups.v2.RdmaEntry.$Properties[]|null);
+                        limit?: (io.containerd.cgroups.v2.RdmaEntry.$Properties[]|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v2.RdmaStat.$Properties;
+                }
+
+                interface IRdmaEntry extends io.containerd.cgroups.v2.RdmaEntry.$Properties {
+                }
+
+                class RdmaEntry {
+                    constructor(properties?: io.containerd.cgroups.v2.RdmaEntry.$Properties);
+                    $unknowns?: Uint8Array[];
+                    device: string;
+                    hca_handles: number;
+                    hca_objects: number;
+                    static create(properties: io.containerd.cgroups.v2.RdmaEntry.$Shape): io.containerd.cgroups.v2.RdmaEntry & io.containerd.cgroups.v2.RdmaEntry.$Shape;
+                    static create(properties?: io.containerd.cgroups.v2.RdmaEntry.$Properties): io.containerd.cgroups.v2.RdmaEntry;
+                    static encode(message: io.containerd.cgroups.v2.RdmaEntry.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v2.RdmaEntry & io.containerd.cgroups.v2.RdmaEntry.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace RdmaEntry {
+                    interface $Properties {
+                        device?: (string|null);
+                        hca_handles?: (number|null);
+                        hca_objects?: (number|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v2.RdmaEntry.$Properties;
+                }
+
+                interface IIOStat extends io.containerd.cgroups.v2.IOStat.$Properties {
+                }
+
+                class IOStat {
+                    constructor(properties?: io.containerd.cgroups.v2.IOStat.$Properties);
+                    $unknowns?: Uint8Array[];
+                    usage: io.containerd.cgroups.v2.IOEntry.$Properties[];
+                    psi?: (io.containerd.cgroups.v2.PSIStats.$Properties|null);
+                    static create(properties: io.containerd.cgroups.v2.IOStat.$Shape): io.containerd.cgroups.v2.IOStat & io.containerd.cgroups.v2.IOStat.$Shape;
+                    static create(properties?: io.containerd.cgroups.v2.IOStat.$Properties): io.containerd.cgroups.v2.IOStat;
+                    static encode(message: io.containerd.cgroups.v2.IOStat.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v2.IOStat & io.containerd.cgroups.v2.IOStat.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace IOStat {
+                    interface $Properties {
+                        usage?: (io.containerd.cgroups.v2.IOEntry.$Properties[]|null);
+                        psi?: (io.containerd.cgroups.v2.PSIStats.$Properties|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v2.IOStat.$Properties;
+                }
+
+                interface IIOEntry extends io.containerd.cgroups.v2.IOEntry.$Properties {
+                }
+
+                class IOEntry {
+                    constructor(properties?: io.containerd.cgroups.v2.IOEntry.$Properties);
+                    $unknowns?: Uint8Array[];
+                    major: (number|Long);
+                    minor: (number|Long);
+                    rbytes: (number|Long);
+                    wbytes: (number|Long);
+                    rios: (number|Long);
+                    wios: (number|Long);
+                    static create(properties: io.containerd.cgroups.v2.IOEntry.$Shape): io.containerd.cgroups.v2.IOEntry & io.containerd.cgroups.v2.IOEntry.$Shape;
+                    static create(properties?: io.containerd.cgroups.v2.IOEntry.$Properties): io.containerd.cgroups.v2.IOEntry;
+                    static encode(message: io.containerd.cgroups.v2.IOEntry.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v2.IOEntry & io.containerd.cgroups.v2.IOEntry.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace IOEntry {
+                    interface $Properties {
+                        major?: (number|Long|null);
+                        minor?: (number|Long|null);
+                        rbytes?: (number|Long|null);
+                        wbytes?: (number|Long|null);
+                        rios?: (number|Long|null);
+                        wios?: (number|Long|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v2.IOEntry.$Properties;
+                }
+
+                interface IHugeTlbStat extends io.containerd.cgroups.v2.HugeTlbStat.$Properties {
+                }
+
+                class HugeTlbStat {
+                    constructor(properties?: io.containerd.cgroups.v2.HugeTlbStat.$Properties);
+                    $unknowns?: Uint8Array[];
+                    current: (number|Long);
+                    max: (number|Long);
+                    pagesize: string;
+                    failcnt: (number|Long);
+                    static create(properties: io.containerd.cgroups.v2.HugeTlbStat.$Shape): io.containerd.cgroups.v2.HugeTlbStat & io.containerd.cgroups.v2.HugeTlbStat.$Shape;
+                    static create(properties?: io.containerd.cgroups.v2.HugeTlbStat.$Properties): io.containerd.cgroups.v2.HugeTlbStat;
+                    static encode(message: io.containerd.cgroups.v2.HugeTlbStat.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v2.HugeTlbStat & io.containerd.cgroups.v2.HugeTlbStat.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace HugeTlbStat {
+                    interface $Properties {
+                        current?: (number|Long|null);
+                        max?: (number|Long|null);
+                        pagesize?: (string|null);
+                        failcnt?: (number|Long|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v2.HugeTlbStat.$Properties;
+                }
+
+                interface INetworkStat extends io.containerd.cgroups.v2.NetworkStat.$Properties {
+                }
+
+                class NetworkStat {
+                    constructor(properties?: io.containerd.cgroups.v2.NetworkStat.$Properties);
+                    $unknowns?: Uint8Array[];
+                    name: string;
+                    rx_bytes: (number|Long);
+                    rx_packets: (number|Long);
+                    rx_errors: (number|Long);
+                    rx_dropped: (number|Long);
+                    tx_bytes: (number|Long);
+                    tx_packets: (number|Long);
+                    tx_errors: (number|Long);
+                    tx_dropped: (number|Long);
+                    static create(properties: io.containerd.cgroups.v2.NetworkStat.$Shape): io.containerd.cgroups.v2.NetworkStat & io.containerd.cgroups.v2.NetworkStat.$Shape;
+                    static create(properties?: io.containerd.cgroups.v2.NetworkStat.$Properties): io.containerd.cgroups.v2.NetworkStat;
+                    static encode(message: io.containerd.cgroups.v2.NetworkStat.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): io.containerd.cgroups.v2.NetworkStat & io.containerd.cgroups.v2.NetworkStat.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace NetworkStat {
+                    interface $Properties {
+                        name?: (string|null);
+                        rx_bytes?: (number|Long|null);
+                        rx_packets?: (number|Long|null);
+                        rx_errors?: (number|Long|null);
+                        rx_dropped?: (number|Long|null);
+                        tx_bytes?: (number|Long|null);
+                        tx_packets?: (number|Long|null);
+                        tx_errors?: (number|Long|null);
+                        tx_dropped?: (number|Long|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = io.containerd.cgroups.v2.NetworkStat.$Properties;
+                }
+            }
+        }
+    }
+}
+
 export namespace containerd {
 
     namespace events {

@@ -7,6 +7,4548 @@ const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error
 
 const $root = $protobuf.roots["default"] || ($protobuf.roots["default"] = {});
 
+export const io = $root.io = (() => {
+
+    const io = {};
+
+    io.containerd = (function() {
+
+        const containerd = {};
+
+        containerd.cgroups = (function() {
+
+            const cgroups = {};
+
+            cgroups.v1 = (function() {
+
+                const v1 = {};
+
+                v1.Metrics = (function() {
+
+                    const Metrics = function (properties) {
+                        this.hugetlb = [];
+                        this.network = [];
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    Metrics.prototype.hugetlb = $util.emptyArray;
+                    Metrics.prototype.pids = null;
+                    Metrics.prototype.cpu = null;
+                    Metrics.prototype.memory = null;
+                    Metrics.prototype.blkio = null;
+                    Metrics.prototype.rdma = null;
+                    Metrics.prototype.network = $util.emptyArray;
+                    Metrics.prototype.cgroup_stats = null;
+                    Metrics.prototype.memory_oom_control = null;
+
+                    Metrics.create = function(properties) {
+                        return new Metrics(properties);
+                    };
+
+                    Metrics.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.hugetlb != null && message.hugetlb.length)
+                            for (let i = 0; i < message.hugetlb.length; ++i)
+                                $root.io.containerd.cgroups.v1.HugetlbStat.encode(message.hugetlb[i], writer.uint32(10).fork(), _depth + 1).ldelim();
+                        if (message.pids != null && $Object.hasOwnProperty.call(message, "pids"))
+                            $root.io.containerd.cgroups.v1.PidsStat.encode(message.pids, writer.uint32(18).fork(), _depth + 1).ldelim();
+                        if (message.cpu != null && $Object.hasOwnProperty.call(message, "cpu"))
+                            $root.io.containerd.cgroups.v1.CPUStat.encode(message.cpu, writer.uint32(26).fork(), _depth + 1).ldelim();
+                        if (message.memory != null && $Object.hasOwnProperty.call(message, "memory"))
+                            $root.io.containerd.cgroups.v1.MemoryStat.encode(message.memory, writer.uint32(34).fork(), _depth + 1).ldelim();
+                        if (message.blkio != null && $Object.hasOwnProperty.call(message, "blkio"))
+                            $root.io.containerd.cgroups.v1.BlkIOStat.encode(message.blkio, writer.uint32(42).fork(), _depth + 1).ldelim();
+                        if (message.rdma != null && $Object.hasOwnProperty.call(message, "rdma"))
+                            $root.io.containerd.cgroups.v1.RdmaStat.encode(message.rdma, writer.uint32(50).fork(), _depth + 1).ldelim();
+                        if (message.network != null && message.network.length)
+                            for (let i = 0; i < message.network.length; ++i)
+                                $root.io.containerd.cgroups.v1.NetworkStat.encode(message.network[i], writer.uint32(58).fork(), _depth + 1).ldelim();
+                        if (message.cgroup_stats != null && $Object.hasOwnProperty.call(message, "cgroup_stats"))
+                            $root.io.containerd.cgroups.v1.CgroupStats.encode(message.cgroup_stats, writer.uint32(66).fork(), _depth + 1).ldelim();
+                        if (message.memory_oom_control != null && $Object.hasOwnProperty.call(message, "memory_oom_control"))
+                            $root.io.containerd.cgroups.v1.MemoryOomControl.encode(message.memory_oom_control, writer.uint32(74).fork(), _depth + 1).ldelim();
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    Metrics.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v1.Metrics();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if (!(message.hugetlb && message.hugetlb.length))
+                                        message.hugetlb = [];
+                                    message.hugetlb.push($root.io.containerd.cgroups.v1.HugetlbStat.decode(reader, reader.size(), $undefined, _depth + 1));
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.pids = $root.io.containerd.cgroups.v1.PidsStat.decode(reader, reader.size(), $undefined, _depth + 1, message.pids);
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.cpu = $root.io.containerd.cgroups.v1.CPUStat.decode(reader, reader.size(), $undefined, _depth + 1, message.cpu);
+                                    continue;
+                                }
+                            case 4: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.memory = $root.io.containerd.cgroups.v1.MemoryStat.decode(reader, reader.size(), $undefined, _depth + 1, message.memory);
+                                    continue;
+                                }
+                            case 5: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.blkio = $root.io.containerd.cgroups.v1.BlkIOStat.decode(reader, reader.size(), $undefined, _depth + 1, message.blkio);
+                                    continue;
+                                }
+                            case 6: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.rdma = $root.io.containerd.cgroups.v1.RdmaStat.decode(reader, reader.size(), $undefined, _depth + 1, message.rdma);
+                                    continue;
+                                }
+                            case 7: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if (!(message.network && message.network.length))
+                                        message.network = [];
+                                    message.network.push($root.io.containerd.cgroups.v1.NetworkStat.decode(reader, reader.size(), $undefined, _depth + 1));
+                                    continue;
+                                }
+                            case 8: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.cgroup_stats = $root.io.containerd.cgroups.v1.CgroupStats.decode(reader, reader.size(), $undefined, _depth + 1, message.cgroup_stats);
+                                    continue;
+                                }
+                            case 9: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.memory_oom_control = $root.io.containerd.cgroups.v1.MemoryOomControl.decode(reader, reader.size(), $undefined, _depth + 1, message.memory_oom_control);
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    Metrics.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v1.Metrics";
+                    };
+
+                    return Metrics;
+                })();
+
+                v1.HugetlbStat = (function() {
+
+                    const HugetlbStat = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    HugetlbStat.prototype.usage = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    HugetlbStat.prototype.max = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    HugetlbStat.prototype.failcnt = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    HugetlbStat.prototype.pagesize = "";
+
+                    HugetlbStat.create = function(properties) {
+                        return new HugetlbStat(properties);
+                    };
+
+                    HugetlbStat.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.usage != null && $Object.hasOwnProperty.call(message, "usage") && (typeof message.usage === "object" ? message.usage.low || message.usage.high : message.usage !== 0))
+                            writer.uint32(8).uint64(message.usage);
+                        if (message.max != null && $Object.hasOwnProperty.call(message, "max") && (typeof message.max === "object" ? message.max.low || message.max.high : message.max !== 0))
+                            writer.uint32(16).uint64(message.max);
+                        if (message.failcnt != null && $Object.hasOwnProperty.call(message, "failcnt") && (typeof message.failcnt === "object" ? message.failcnt.low || message.failcnt.high : message.failcnt !== 0))
+                            writer.uint32(24).uint64(message.failcnt);
+                        if (message.pagesize != null && $Object.hasOwnProperty.call(message, "pagesize") && message.pagesize !== "")
+                            writer.uint32(34).string(message.pagesize);
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    HugetlbStat.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v1.HugetlbStat();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.usage = value;
+                                    else
+                                        delete message.usage;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.max = value;
+                                    else
+                                        delete message.max;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.failcnt = value;
+                                    else
+                                        delete message.failcnt;
+                                    continue;
+                                }
+                            case 4: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if ((value = reader.stringVerify()).length)
+                                        message.pagesize = value;
+                                    else
+                                        delete message.pagesize;
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    HugetlbStat.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v1.HugetlbStat";
+                    };
+
+                    return HugetlbStat;
+                })();
+
+                v1.PidsStat = (function() {
+
+                    const PidsStat = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    PidsStat.prototype.current = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    PidsStat.prototype.limit = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                    PidsStat.create = function(properties) {
+                        return new PidsStat(properties);
+                    };
+
+                    PidsStat.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.current != null && $Object.hasOwnProperty.call(message, "current") && (typeof message.current === "object" ? message.current.low || message.current.high : message.current !== 0))
+                            writer.uint32(8).uint64(message.current);
+                        if (message.limit != null && $Object.hasOwnProperty.call(message, "limit") && (typeof message.limit === "object" ? message.limit.low || message.limit.high : message.limit !== 0))
+                            writer.uint32(16).uint64(message.limit);
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    PidsStat.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v1.PidsStat();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.current = value;
+                                    else
+                                        delete message.current;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.limit = value;
+                                    else
+                                        delete message.limit;
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    PidsStat.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v1.PidsStat";
+                    };
+
+                    return PidsStat;
+                })();
+
+                v1.CPUStat = (function() {
+
+                    const CPUStat = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    CPUStat.prototype.usage = null;
+                    CPUStat.prototype.throttling = null;
+
+                    CPUStat.create = function(properties) {
+                        return new CPUStat(properties);
+                    };
+
+                    CPUStat.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.usage != null && $Object.hasOwnProperty.call(message, "usage"))
+                            $root.io.containerd.cgroups.v1.CPUUsage.encode(message.usage, writer.uint32(10).fork(), _depth + 1).ldelim();
+                        if (message.throttling != null && $Object.hasOwnProperty.call(message, "throttling"))
+                            $root.io.containerd.cgroups.v1.Throttle.encode(message.throttling, writer.uint32(18).fork(), _depth + 1).ldelim();
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    CPUStat.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v1.CPUStat();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.usage = $root.io.containerd.cgroups.v1.CPUUsage.decode(reader, reader.size(), $undefined, _depth + 1, message.usage);
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.throttling = $root.io.containerd.cgroups.v1.Throttle.decode(reader, reader.size(), $undefined, _depth + 1, message.throttling);
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    CPUStat.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v1.CPUStat";
+                    };
+
+                    return CPUStat;
+                })();
+
+                v1.CPUUsage = (function() {
+
+                    const CPUUsage = function (properties) {
+                        this.per_cpu = [];
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    CPUUsage.prototype.total = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    CPUUsage.prototype.kernel = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    CPUUsage.prototype.user = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    CPUUsage.prototype.per_cpu = $util.emptyArray;
+
+                    CPUUsage.create = function(properties) {
+                        return new CPUUsage(properties);
+                    };
+
+                    CPUUsage.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.total != null && $Object.hasOwnProperty.call(message, "total") && (typeof message.total === "object" ? message.total.low || message.total.high : message.total !== 0))
+                            writer.uint32(8).uint64(message.total);
+                        if (message.kernel != null && $Object.hasOwnProperty.call(message, "kernel") && (typeof message.kernel === "object" ? message.kernel.low || message.kernel.high : message.kernel !== 0))
+                            writer.uint32(16).uint64(message.kernel);
+                        if (message.user != null && $Object.hasOwnProperty.call(message, "user") && (typeof message.user === "object" ? message.user.low || message.user.high : message.user !== 0))
+                            writer.uint32(24).uint64(message.user);
+                        if (message.per_cpu != null && message.per_cpu.length)
+                            writer.uint32(34).uint64s(message.per_cpu);
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    CPUUsage.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v1.CPUUsage();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.total = value;
+                                    else
+                                        delete message.total;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.kernel = value;
+                                    else
+                                        delete message.kernel;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.user = value;
+                                    else
+                                        delete message.user;
+                                    continue;
+                                }
+                            case 4: {
+                                    if (wireType === 2) {
+                                        if (!(message.per_cpu && message.per_cpu.length))
+                                            message.per_cpu = [];
+                                        reader.uint64s(message.per_cpu);
+                                        continue;
+                                    }
+                                    if (wireType !== 0)
+                                        break;
+                                    if (!(message.per_cpu && message.per_cpu.length))
+                                        message.per_cpu = [];
+                                    message.per_cpu.push(reader.uint64());
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    CPUUsage.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v1.CPUUsage";
+                    };
+
+                    return CPUUsage;
+                })();
+
+                v1.Throttle = (function() {
+
+                    const Throttle = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    Throttle.prototype.periods = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    Throttle.prototype.throttled_periods = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    Throttle.prototype.throttled_time = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                    Throttle.create = function(properties) {
+                        return new Throttle(properties);
+                    };
+
+                    Throttle.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.periods != null && $Object.hasOwnProperty.call(message, "periods") && (typeof message.periods === "object" ? message.periods.low || message.periods.high : message.periods !== 0))
+                            writer.uint32(8).uint64(message.periods);
+                        if (message.throttled_periods != null && $Object.hasOwnProperty.call(message, "throttled_periods") && (typeof message.throttled_periods === "object" ? message.throttled_periods.low || message.throttled_periods.high : message.throttled_periods !== 0))
+                            writer.uint32(16).uint64(message.throttled_periods);
+                        if (message.throttled_time != null && $Object.hasOwnProperty.call(message, "throttled_time") && (typeof message.throttled_time === "object" ? message.throttled_time.low || message.throttled_time.high : message.throttled_time !== 0))
+                            writer.uint32(24).uint64(message.throttled_time);
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    Throttle.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v1.Throttle();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.periods = value;
+                                    else
+                                        delete message.periods;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.throttled_periods = value;
+                                    else
+                                        delete message.throttled_periods;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.throttled_time = value;
+                                    else
+                                        delete message.throttled_time;
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    Throttle.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v1.Throttle";
+                    };
+
+                    return Throttle;
+                })();
+
+                v1.MemoryStat = (function() {
+
+                    const MemoryStat = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    MemoryStat.prototype.cache = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.rss = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.rss_huge = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.mapped_file = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.dirty = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.writeback = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.pg_pg_in = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.pg_pg_out = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.pg_fault = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.pg_maj_fault = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.inactive_anon = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.active_anon = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.inactive_file = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.active_file = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.unevictable = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.hierarchical_memory_limit = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.hierarchical_swap_limit = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.total_cache = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.total_rss = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.total_rss_huge = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.total_mapped_file = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.total_dirty = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.total_writeback = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.total_pg_pg_in = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.total_pg_pg_out = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.total_pg_fault = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.total_pg_maj_fault = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.total_inactive_anon = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.total_active_anon = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.total_inactive_file = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.total_active_file = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.total_unevictable = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.usage = null;
+                    MemoryStat.prototype.swap = null;
+                    MemoryStat.prototype.kernel = null;
+                    MemoryStat.prototype.kernel_tcp = null;
+
+                    MemoryStat.create = function(properties) {
+                        return new MemoryStat(properties);
+                    };
+
+                    MemoryStat.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.cache != null && $Object.hasOwnProperty.call(message, "cache") && (typeof message.cache === "object" ? message.cache.low || message.cache.high : message.cache !== 0))
+                            writer.uint32(8).uint64(message.cache);
+                        if (message.rss != null && $Object.hasOwnProperty.call(message, "rss") && (typeof message.rss === "object" ? message.rss.low || message.rss.high : message.rss !== 0))
+                            writer.uint32(16).uint64(message.rss);
+                        if (message.rss_huge != null && $Object.hasOwnProperty.call(message, "rss_huge") && (typeof message.rss_huge === "object" ? message.rss_huge.low || message.rss_huge.high : message.rss_huge !== 0))
+                            writer.uint32(24).uint64(message.rss_huge);
+                        if (message.mapped_file != null && $Object.hasOwnProperty.call(message, "mapped_file") && (typeof message.mapped_file === "object" ? message.mapped_file.low || message.mapped_file.high : message.mapped_file !== 0))
+                            writer.uint32(32).uint64(message.mapped_file);
+                        if (message.dirty != null && $Object.hasOwnProperty.call(message, "dirty") && (typeof message.dirty === "object" ? message.dirty.low || message.dirty.high : message.dirty !== 0))
+                            writer.uint32(40).uint64(message.dirty);
+                        if (message.writeback != null && $Object.hasOwnProperty.call(message, "writeback") && (typeof message.writeback === "object" ? message.writeback.low || message.writeback.high : message.writeback !== 0))
+                            writer.uint32(48).uint64(message.writeback);
+                        if (message.pg_pg_in != null && $Object.hasOwnProperty.call(message, "pg_pg_in") && (typeof message.pg_pg_in === "object" ? message.pg_pg_in.low || message.pg_pg_in.high : message.pg_pg_in !== 0))
+                            writer.uint32(56).uint64(message.pg_pg_in);
+                        if (message.pg_pg_out != null && $Object.hasOwnProperty.call(message, "pg_pg_out") && (typeof message.pg_pg_out === "object" ? message.pg_pg_out.low || message.pg_pg_out.high : message.pg_pg_out !== 0))
+                            writer.uint32(64).uint64(message.pg_pg_out);
+                        if (message.pg_fault != null && $Object.hasOwnProperty.call(message, "pg_fault") && (typeof message.pg_fault === "object" ? message.pg_fault.low || message.pg_fault.high : message.pg_fault !== 0))
+                            writer.uint32(72).uint64(message.pg_fault);
+                        if (message.pg_maj_fault != null && $Object.hasOwnProperty.call(message, "pg_maj_fault") && (typeof message.pg_maj_fault === "object" ? message.pg_maj_fault.low || message.pg_maj_fault.high : message.pg_maj_fault !== 0))
+                            writer.uint32(80).uint64(message.pg_maj_fault);
+                        if (message.inactive_anon != null && $Object.hasOwnProperty.call(message, "inactive_anon") && (typeof message.inactive_anon === "object" ? message.inactive_anon.low || message.inactive_anon.high : message.inactive_anon !== 0))
+                            writer.uint32(88).uint64(message.inactive_anon);
+                        if (message.active_anon != null && $Object.hasOwnProperty.call(message, "active_anon") && (typeof message.active_anon === "object" ? message.active_anon.low || message.active_anon.high : message.active_anon !== 0))
+                            writer.uint32(96).uint64(message.active_anon);
+                        if (message.inactive_file != null && $Object.hasOwnProperty.call(message, "inactive_file") && (typeof message.inactive_file === "object" ? message.inactive_file.low || message.inactive_file.high : message.inactive_file !== 0))
+                            writer.uint32(104).uint64(message.inactive_file);
+                        if (message.active_file != null && $Object.hasOwnProperty.call(message, "active_file") && (typeof message.active_file === "object" ? message.active_file.low || message.active_file.high : message.active_file !== 0))
+                            writer.uint32(112).uint64(message.active_file);
+                        if (message.unevictable != null && $Object.hasOwnProperty.call(message, "unevictable") && (typeof message.unevictable === "object" ? message.unevictable.low || message.unevictable.high : message.unevictable !== 0))
+                            writer.uint32(120).uint64(message.unevictable);
+                        if (message.hierarchical_memory_limit != null && $Object.hasOwnProperty.call(message, "hierarchical_memory_limit") && (typeof message.hierarchical_memory_limit === "object" ? message.hierarchical_memory_limit.low || message.hierarchical_memory_limit.high : message.hierarchical_memory_limit !== 0))
+                            writer.uint32(128).uint64(message.hierarchical_memory_limit);
+                        if (message.hierarchical_swap_limit != null && $Object.hasOwnProperty.call(message, "hierarchical_swap_limit") && (typeof message.hierarchical_swap_limit === "object" ? message.hierarchical_swap_limit.low || message.hierarchical_swap_limit.high : message.hierarchical_swap_limit !== 0))
+                            writer.uint32(136).uint64(message.hierarchical_swap_limit);
+                        if (message.total_cache != null && $Object.hasOwnProperty.call(message, "total_cache") && (typeof message.total_cache === "object" ? message.total_cache.low || message.total_cache.high : message.total_cache !== 0))
+                            writer.uint32(144).uint64(message.total_cache);
+                        if (message.total_rss != null && $Object.hasOwnProperty.call(message, "total_rss") && (typeof message.total_rss === "object" ? message.total_rss.low || message.total_rss.high : message.total_rss !== 0))
+                            writer.uint32(152).uint64(message.total_rss);
+                        if (message.total_rss_huge != null && $Object.hasOwnProperty.call(message, "total_rss_huge") && (typeof message.total_rss_huge === "object" ? message.total_rss_huge.low || message.total_rss_huge.high : message.total_rss_huge !== 0))
+                            writer.uint32(160).uint64(message.total_rss_huge);
+                        if (message.total_mapped_file != null && $Object.hasOwnProperty.call(message, "total_mapped_file") && (typeof message.total_mapped_file === "object" ? message.total_mapped_file.low || message.total_mapped_file.high : message.total_mapped_file !== 0))
+                            writer.uint32(168).uint64(message.total_mapped_file);
+                        if (message.total_dirty != null && $Object.hasOwnProperty.call(message, "total_dirty") && (typeof message.total_dirty === "object" ? message.total_dirty.low || message.total_dirty.high : message.total_dirty !== 0))
+                            writer.uint32(176).uint64(message.total_dirty);
+                        if (message.total_writeback != null && $Object.hasOwnProperty.call(message, "total_writeback") && (typeof message.total_writeback === "object" ? message.total_writeback.low || message.total_writeback.high : message.total_writeback !== 0))
+                            writer.uint32(184).uint64(message.total_writeback);
+                        if (message.total_pg_pg_in != null && $Object.hasOwnProperty.call(message, "total_pg_pg_in") && (typeof message.total_pg_pg_in === "object" ? message.total_pg_pg_in.low || message.total_pg_pg_in.high : message.total_pg_pg_in !== 0))
+                            writer.uint32(192).uint64(message.total_pg_pg_in);
+                        if (message.total_pg_pg_out != null && $Object.hasOwnProperty.call(message, "total_pg_pg_out") && (typeof message.total_pg_pg_out === "object" ? message.total_pg_pg_out.low || message.total_pg_pg_out.high : message.total_pg_pg_out !== 0))
+                            writer.uint32(200).uint64(message.total_pg_pg_out);
+                        if (message.total_pg_fault != null && $Object.hasOwnProperty.call(message, "total_pg_fault") && (typeof message.total_pg_fault === "object" ? message.total_pg_fault.low || message.total_pg_fault.high : message.total_pg_fault !== 0))
+                            writer.uint32(208).uint64(message.total_pg_fault);
+                        if (message.total_pg_maj_fault != null && $Object.hasOwnProperty.call(message, "total_pg_maj_fault") && (typeof message.total_pg_maj_fault === "object" ? message.total_pg_maj_fault.low || message.total_pg_maj_fault.high : message.total_pg_maj_fault !== 0))
+                            writer.uint32(216).uint64(message.total_pg_maj_fault);
+                        if (message.total_inactive_anon != null && $Object.hasOwnProperty.call(message, "total_inactive_anon") && (typeof message.total_inactive_anon === "object" ? message.total_inactive_anon.low || message.total_inactive_anon.high : message.total_inactive_anon !== 0))
+                            writer.uint32(224).uint64(message.total_inactive_anon);
+                        if (message.total_active_anon != null && $Object.hasOwnProperty.call(message, "total_active_anon") && (typeof message.total_active_anon === "object" ? message.total_active_anon.low || message.total_active_anon.high : message.total_active_anon !== 0))
+                            writer.uint32(232).uint64(message.total_active_anon);
+                        if (message.total_inactive_file != null && $Object.hasOwnProperty.call(message, "total_inactive_file") && (typeof message.total_inactive_file === "object" ? message.total_inactive_file.low || message.total_inactive_file.high : message.total_inactive_file !== 0))
+                            writer.uint32(240).uint64(message.total_inactive_file);
+                        if (message.total_active_file != null && $Object.hasOwnProperty.call(message, "total_active_file") && (typeof message.total_active_file === "object" ? message.total_active_file.low || message.total_active_file.high : message.total_active_file !== 0))
+                            writer.uint32(248).uint64(message.total_active_file);
+                        if (message.total_unevictable != null && $Object.hasOwnProperty.call(message, "total_unevictable") && (typeof message.total_unevictable === "object" ? message.total_unevictable.low || message.total_unevictable.high : message.total_unevictable !== 0))
+                            writer.uint32(256).uint64(message.total_unevictable);
+                        if (message.usage != null && $Object.hasOwnProperty.call(message, "usage"))
+                            $root.io.containerd.cgroups.v1.MemoryEntry.encode(message.usage, writer.uint32(266).fork(), _depth + 1).ldelim();
+                        if (message.swap != null && $Object.hasOwnProperty.call(message, "swap"))
+                            $root.io.containerd.cgroups.v1.MemoryEntry.encode(message.swap, writer.uint32(274).fork(), _depth + 1).ldelim();
+                        if (message.kernel != null && $Object.hasOwnProperty.call(message, "kernel"))
+                            $root.io.containerd.cgroups.v1.MemoryEntry.encode(message.kernel, writer.uint32(282).fork(), _depth + 1).ldelim();
+                        if (message.kernel_tcp != null && $Object.hasOwnProperty.call(message, "kernel_tcp"))
+                            $root.io.containerd.cgroups.v1.MemoryEntry.encode(message.kernel_tcp, writer.uint32(290).fork(), _depth + 1).ldelim();
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    MemoryStat.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v1.MemoryStat();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.cache = value;
+                                    else
+                                        delete message.cache;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.rss = value;
+                                    else
+                                        delete message.rss;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.rss_huge = value;
+                                    else
+                                        delete message.rss_huge;
+                                    continue;
+                                }
+                            case 4: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.mapped_file = value;
+                                    else
+                                        delete message.mapped_file;
+                                    continue;
+                                }
+                            case 5: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.dirty = value;
+                                    else
+                                        delete message.dirty;
+                                    continue;
+                                }
+                            case 6: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.writeback = value;
+                                    else
+                                        delete message.writeback;
+                                    continue;
+                                }
+                            case 7: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.pg_pg_in = value;
+                                    else
+                                        delete message.pg_pg_in;
+                                    continue;
+                                }
+                            case 8: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.pg_pg_out = value;
+                                    else
+                                        delete message.pg_pg_out;
+                                    continue;
+                                }
+                            case 9: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.pg_fault = value;
+                                    else
+                                        delete message.pg_fault;
+                                    continue;
+                                }
+                            case 10: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.pg_maj_fault = value;
+                                    else
+                                        delete message.pg_maj_fault;
+                                    continue;
+                                }
+                            case 11: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.inactive_anon = value;
+                                    else
+                                        delete message.inactive_anon;
+                                    continue;
+                                }
+                            case 12: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.active_anon = value;
+                                    else
+                                        delete message.active_anon;
+                                    continue;
+                                }
+                            case 13: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.inactive_file = value;
+                                    else
+                                        delete message.inactive_file;
+                                    continue;
+                                }
+                            case 14: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.active_file = value;
+                                    else
+                                        delete message.active_file;
+                                    continue;
+                                }
+                            case 15: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.unevictable = value;
+                                    else
+                                        delete message.unevictable;
+                                    continue;
+                                }
+                            case 16: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.hierarchical_memory_limit = value;
+                                    else
+                                        delete message.hierarchical_memory_limit;
+                                    continue;
+                                }
+                            case 17: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.hierarchical_swap_limit = value;
+                                    else
+                                        delete message.hierarchical_swap_limit;
+                                    continue;
+                                }
+                            case 18: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.total_cache = value;
+                                    else
+                                        delete message.total_cache;
+                                    continue;
+                                }
+                            case 19: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.total_rss = value;
+                                    else
+                                        delete message.total_rss;
+                                    continue;
+                                }
+                            case 20: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.total_rss_huge = value;
+                                    else
+                                        delete message.total_rss_huge;
+                                    continue;
+                                }
+                            case 21: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.total_mapped_file = value;
+                                    else
+                                        delete message.total_mapped_file;
+                                    continue;
+                                }
+                            case 22: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.total_dirty = value;
+                                    else
+                                        delete message.total_dirty;
+                                    continue;
+                                }
+                            case 23: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.total_writeback = value;
+                                    else
+                                        delete message.total_writeback;
+                                    continue;
+                                }
+                            case 24: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.total_pg_pg_in = value;
+                                    else
+                                        delete message.total_pg_pg_in;
+                                    continue;
+                                }
+                            case 25: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.total_pg_pg_out = value;
+                                    else
+                                        delete message.total_pg_pg_out;
+                                    continue;
+                                }
+                            case 26: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.total_pg_fault = value;
+                                    else
+                                        delete message.total_pg_fault;
+                                    continue;
+                                }
+                            case 27: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.total_pg_maj_fault = value;
+                                    else
+                                        delete message.total_pg_maj_fault;
+                                    continue;
+                                }
+                            case 28: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.total_inactive_anon = value;
+                                    else
+                                        delete message.total_inactive_anon;
+                                    continue;
+                                }
+                            case 29: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.total_active_anon = value;
+                                    else
+                                        delete message.total_active_anon;
+                                    continue;
+                                }
+                            case 30: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.total_inactive_file = value;
+                                    else
+                                        delete message.total_inactive_file;
+                                    continue;
+                                }
+                            case 31: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.total_active_file = value;
+                                    else
+                                        delete message.total_active_file;
+                                    continue;
+                                }
+                            case 32: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.total_unevictable = value;
+                                    else
+                                        delete message.total_unevictable;
+                                    continue;
+                                }
+                            case 33: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.usage = $root.io.containerd.cgroups.v1.MemoryEntry.decode(reader, reader.size(), $undefined, _depth + 1, message.usage);
+                                    continue;
+                                }
+                            case 34: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.swap = $root.io.containerd.cgroups.v1.MemoryEntry.decode(reader, reader.size(), $undefined, _depth + 1, message.swap);
+                                    continue;
+                                }
+                            case 35: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.kernel = $root.io.containerd.cgroups.v1.MemoryEntry.decode(reader, reader.size(), $undefined, _depth + 1, message.kernel);
+                                    continue;
+                                }
+                            case 36: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.kernel_tcp = $root.io.containerd.cgroups.v1.MemoryEntry.decode(reader, reader.size(), $undefined, _depth + 1, message.kernel_tcp);
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    MemoryStat.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v1.MemoryStat";
+                    };
+
+                    return MemoryStat;
+                })();
+
+                v1.MemoryEntry = (function() {
+
+                    const MemoryEntry = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    MemoryEntry.prototype.limit = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryEntry.prototype.usage = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryEntry.prototype.max = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryEntry.prototype.failcnt = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                    MemoryEntry.create = function(properties) {
+                        return new MemoryEntry(properties);
+                    };
+
+                    MemoryEntry.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.limit != null && $Object.hasOwnProperty.call(message, "limit") && (typeof message.limit === "object" ? message.limit.low || message.limit.high : message.limit !== 0))
+                            writer.uint32(8).uint64(message.limit);
+                        if (message.usage != null && $Object.hasOwnProperty.call(message, "usage") && (typeof message.usage === "object" ? message.usage.low || message.usage.high : message.usage !== 0))
+                            writer.uint32(16).uint64(message.usage);
+                        if (message.max != null && $Object.hasOwnProperty.call(message, "max") && (typeof message.max === "object" ? message.max.low || message.max.high : message.max !== 0))
+                            writer.uint32(24).uint64(message.max);
+                        if (message.failcnt != null && $Object.hasOwnProperty.call(message, "failcnt") && (typeof message.failcnt === "object" ? message.failcnt.low || message.failcnt.high : message.failcnt !== 0))
+                            writer.uint32(32).uint64(message.failcnt);
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    MemoryEntry.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v1.MemoryEntry();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.limit = value;
+                                    else
+                                        delete message.limit;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.usage = value;
+                                    else
+                                        delete message.usage;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.max = value;
+                                    else
+                                        delete message.max;
+                                    continue;
+                                }
+                            case 4: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.failcnt = value;
+                                    else
+                                        delete message.failcnt;
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    MemoryEntry.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v1.MemoryEntry";
+                    };
+
+                    return MemoryEntry;
+                })();
+
+                v1.MemoryOomControl = (function() {
+
+                    const MemoryOomControl = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    MemoryOomControl.prototype.oom_kill_disable = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryOomControl.prototype.under_oom = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryOomControl.prototype.oom_kill = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                    MemoryOomControl.create = function(properties) {
+                        return new MemoryOomControl(properties);
+                    };
+
+                    MemoryOomControl.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.oom_kill_disable != null && $Object.hasOwnProperty.call(message, "oom_kill_disable") && (typeof message.oom_kill_disable === "object" ? message.oom_kill_disable.low || message.oom_kill_disable.high : message.oom_kill_disable !== 0))
+                            writer.uint32(8).uint64(message.oom_kill_disable);
+                        if (message.under_oom != null && $Object.hasOwnProperty.call(message, "under_oom") && (typeof message.under_oom === "object" ? message.under_oom.low || message.under_oom.high : message.under_oom !== 0))
+                            writer.uint32(16).uint64(message.under_oom);
+                        if (message.oom_kill != null && $Object.hasOwnProperty.call(message, "oom_kill") && (typeof message.oom_kill === "object" ? message.oom_kill.low || message.oom_kill.high : message.oom_kill !== 0))
+                            writer.uint32(24).uint64(message.oom_kill);
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    MemoryOomControl.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v1.MemoryOomControl();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.oom_kill_disable = value;
+                                    else
+                                        delete message.oom_kill_disable;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.under_oom = value;
+                                    else
+                                        delete message.under_oom;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.oom_kill = value;
+                                    else
+                                        delete message.oom_kill;
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    MemoryOomControl.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v1.MemoryOomControl";
+                    };
+
+                    return MemoryOomControl;
+                })();
+
+                v1.BlkIOStat = (function() {
+
+                    const BlkIOStat = function (properties) {
+                        this.io_service_bytes_recursive = [];
+                        this.io_serviced_recursive = [];
+                        this.io_queued_recursive = [];
+                        this.io_service_time_recursive = [];
+                        this.io_wait_time_recursive = [];
+                        this.io_merged_recursive = [];
+                        this.io_time_recursive = [];
+                        this.sectors_recursive = [];
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    BlkIOStat.prototype.io_service_bytes_recursive = $util.emptyArray;
+                    BlkIOStat.prototype.io_serviced_recursive = $util.emptyArray;
+                    BlkIOStat.prototype.io_queued_recursive = $util.emptyArray;
+                    BlkIOStat.prototype.io_service_time_recursive = $util.emptyArray;
+                    BlkIOStat.prototype.io_wait_time_recursive = $util.emptyArray;
+                    BlkIOStat.prototype.io_merged_recursive = $util.emptyArray;
+                    BlkIOStat.prototype.io_time_recursive = $util.emptyArray;
+                    BlkIOStat.prototype.sectors_recursive = $util.emptyArray;
+
+                    BlkIOStat.create = function(properties) {
+                        return new BlkIOStat(properties);
+                    };
+
+                    BlkIOStat.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.io_service_bytes_recursive != null && message.io_service_bytes_recursive.length)
+                            for (let i = 0; i < message.io_service_bytes_recursive.length; ++i)
+                                $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.io_service_bytes_recursive[i], writer.uint32(10).fork(), _depth + 1).ldelim();
+                        if (message.io_serviced_recursive != null && message.io_serviced_recursive.length)
+                            for (let i = 0; i < message.io_serviced_recursive.length; ++i)
+                                $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.io_serviced_recursive[i], writer.uint32(18).fork(), _depth + 1).ldelim();
+                        if (message.io_queued_recursive != null && message.io_queued_recursive.length)
+                            for (let i = 0; i < message.io_queued_recursive.length; ++i)
+                                $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.io_queued_recursive[i], writer.uint32(26).fork(), _depth + 1).ldelim();
+                        if (message.io_service_time_recursive != null && message.io_service_time_recursive.length)
+                            for (let i = 0; i < message.io_service_time_recursive.length; ++i)
+                                $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.io_service_time_recursive[i], writer.uint32(34).fork(), _depth + 1).ldelim();
+                        if (message.io_wait_time_recursive != null && message.io_wait_time_recursive.length)
+                            for (let i = 0; i < message.io_wait_time_recursive.length; ++i)
+                                $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.io_wait_time_recursive[i], writer.uint32(42).fork(), _depth + 1).ldelim();
+                        if (message.io_merged_recursive != null && message.io_merged_recursive.length)
+                            for (let i = 0; i < message.io_merged_recursive.length; ++i)
+                                $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.io_merged_recursive[i], writer.uint32(50).fork(), _depth + 1).ldelim();
+                        if (message.io_time_recursive != null && message.io_time_recursive.length)
+                            for (let i = 0; i < message.io_time_recursive.length; ++i)
+                                $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.io_time_recursive[i], writer.uint32(58).fork(), _depth + 1).ldelim();
+                        if (message.sectors_recursive != null && message.sectors_recursive.length)
+                            for (let i = 0; i < message.sectors_recursive.length; ++i)
+                                $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.sectors_recursive[i], writer.uint32(66).fork(), _depth + 1).ldelim();
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    BlkIOStat.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v1.BlkIOStat();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if (!(message.io_service_bytes_recursive && message.io_service_bytes_recursive.length))
+                                        message.io_service_bytes_recursive = [];
+                                    message.io_service_bytes_recursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if (!(message.io_serviced_recursive && message.io_serviced_recursive.length))
+                                        message.io_serviced_recursive = [];
+                                    message.io_serviced_recursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if (!(message.io_queued_recursive && message.io_queued_recursive.length))
+                                        message.io_queued_recursive = [];
+                                    message.io_queued_recursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+                                    continue;
+                                }
+                            case 4: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if (!(message.io_service_time_recursive && message.io_service_time_recursive.length))
+                                        message.io_service_time_recursive = [];
+                                    message.io_service_time_recursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+                                    continue;
+                                }
+                            case 5: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if (!(message.io_wait_time_recursive && message.io_wait_time_recursive.length))
+                                        message.io_wait_time_recursive = [];
+                                    message.io_wait_time_recursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+                                    continue;
+                                }
+                            case 6: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if (!(message.io_merged_recursive && message.io_merged_recursive.length))
+                                        message.io_merged_recursive = [];
+                                    message.io_merged_recursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+                                    continue;
+                                }
+                            case 7: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if (!(message.io_time_recursive && message.io_time_recursive.length))
+                                        message.io_time_recursive = [];
+                                    message.io_time_recursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+                                    continue;
+                                }
+                            case 8: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if (!(message.sectors_recursive && message.sectors_recursive.length))
+                                        message.sectors_recursive = [];
+                                    message.sectors_recursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    BlkIOStat.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v1.BlkIOStat";
+                    };
+
+                    return BlkIOStat;
+                })();
+
+                v1.BlkIOEntry = (function() {
+
+                    const BlkIOEntry = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    BlkIOEntry.prototype.op = "";
+                    BlkIOEntry.prototype.device = "";
+                    BlkIOEntry.prototype.major = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    BlkIOEntry.prototype.minor = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    BlkIOEntry.prototype.value = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                    BlkIOEntry.create = function(properties) {
+                        return new BlkIOEntry(properties);
+                    };
+
+                    BlkIOEntry.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.op != null && $Object.hasOwnProperty.call(message, "op") && message.op !== "")
+                            writer.uint32(10).string(message.op);
+                        if (message.device != null && $Object.hasOwnProperty.call(message, "device") && message.device !== "")
+                            writer.uint32(18).string(message.device);
+                        if (message.major != null && $Object.hasOwnProperty.call(message, "major") && (typeof message.major === "object" ? message.major.low || message.major.high : message.major !== 0))
+                            writer.uint32(24).uint64(message.major);
+                        if (message.minor != null && $Object.hasOwnProperty.call(message, "minor") && (typeof message.minor === "object" ? message.minor.low || message.minor.high : message.minor !== 0))
+                            writer.uint32(32).uint64(message.minor);
+                        if (message.value != null && $Object.hasOwnProperty.call(message, "value") && (typeof message.value === "object" ? message.value.low || message.value.high : message.value !== 0))
+                            writer.uint32(40).uint64(message.value);
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    BlkIOEntry.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v1.BlkIOEntry();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if ((value = reader.stringVerify()).length)
+                                        message.op = value;
+                                    else
+                                        delete message.op;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if ((value = reader.stringVerify()).length)
+                                        message.device = value;
+                                    else
+                                        delete message.device;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.major = value;
+                                    else
+                                        delete message.major;
+                                    continue;
+                                }
+                            case 4: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.minor = value;
+                                    else
+                                        delete message.minor;
+                                    continue;
+                                }
+                            case 5: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.value = value;
+                                    else
+                                        delete message.value;
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    BlkIOEntry.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v1.BlkIOEntry";
+                    };
+
+                    return BlkIOEntry;
+                })();
+
+                v1.RdmaStat = (function() {
+
+                    const RdmaStat = function (properties) {
+                        this.current = [];
+                        this.limit = [];
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    RdmaStat.prototype.current = $util.emptyArray;
+                    RdmaStat.prototype.limit = $util.emptyArray;
+
+                    RdmaStat.create = function(properties) {
+                        return new RdmaStat(properties);
+                    };
+
+                    RdmaStat.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.current != null && message.current.length)
+                            for (let i = 0; i < message.current.length; ++i)
+                                $root.io.containerd.cgroups.v1.RdmaEntry.encode(message.current[i], writer.uint32(10).fork(), _depth + 1).ldelim();
+                        if (message.limit != null && message.limit.length)
+                            for (let i = 0; i < message.limit.length; ++i)
+                                $root.io.containerd.cgroups.v1.RdmaEntry.encode(message.limit[i], writer.uint32(18).fork(), _depth + 1).ldelim();
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    RdmaStat.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v1.RdmaStat();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if (!(message.current && message.current.length))
+                                        message.current = [];
+                                    message.current.push($root.io.containerd.cgroups.v1.RdmaEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if (!(message.limit && message.limit.length))
+                                        message.limit = [];
+                                    message.limit.push($root.io.containerd.cgroups.v1.RdmaEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    RdmaStat.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v1.RdmaStat";
+                    };
+
+                    return RdmaStat;
+                })();
+
+                v1.RdmaEntry = (function() {
+
+                    const RdmaEntry = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    RdmaEntry.prototype.device = "";
+                    RdmaEntry.prototype.hca_handles = 0;
+                    RdmaEntry.prototype.hca_objects = 0;
+
+                    RdmaEntry.create = function(properties) {
+                        return new RdmaEntry(properties);
+                    };
+
+                    RdmaEntry.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.device != null && $Object.hasOwnProperty.call(message, "device") && message.device !== "")
+                            writer.uint32(10).string(message.device);
+                        if (message.hca_handles != null && $Object.hasOwnProperty.call(message, "hca_handles") && message.hca_handles !== 0)
+                            writer.uint32(16).uint32(message.hca_handles);
+                        if (message.hca_objects != null && $Object.hasOwnProperty.call(message, "hca_objects") && message.hca_objects !== 0)
+                            writer.uint32(24).uint32(message.hca_objects);
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    RdmaEntry.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v1.RdmaEntry();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if ((value = reader.stringVerify()).length)
+                                        message.device = value;
+                                    else
+                                        delete message.device;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (value = reader.uint32())
+                                        message.hca_handles = value;
+                                    else
+                                        delete message.hca_handles;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (value = reader.uint32())
+                                        message.hca_objects = value;
+                                    else
+                                        delete message.hca_objects;
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    RdmaEntry.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v1.RdmaEntry";
+                    };
+
+                    return RdmaEntry;
+                })();
+
+                v1.NetworkStat = (function() {
+
+                    const NetworkStat = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    NetworkStat.prototype.name = "";
+                    NetworkStat.prototype.rx_bytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    NetworkStat.prototype.rx_packets = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    NetworkStat.prototype.rx_errors = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    NetworkStat.prototype.rx_dropped = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    NetworkStat.prototype.tx_bytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    NetworkStat.prototype.tx_packets = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    NetworkStat.prototype.tx_errors = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    NetworkStat.prototype.tx_dropped = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                    NetworkStat.create = function(properties) {
+                        return new NetworkStat(properties);
+                    };
+
+                    NetworkStat.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
+                            writer.uint32(10).string(message.name);
+                        if (message.rx_bytes != null && $Object.hasOwnProperty.call(message, "rx_bytes") && (typeof message.rx_bytes === "object" ? message.rx_bytes.low || message.rx_bytes.high : message.rx_bytes !== 0))
+                            writer.uint32(16).uint64(message.rx_bytes);
+                        if (message.rx_packets != null && $Object.hasOwnProperty.call(message, "rx_packets") && (typeof message.rx_packets === "object" ? message.rx_packets.low || message.rx_packets.high : message.rx_packets !== 0))
+                            writer.uint32(24).uint64(message.rx_packets);
+                        if (message.rx_errors != null && $Object.hasOwnProperty.call(message, "rx_errors") && (typeof message.rx_errors === "object" ? message.rx_errors.low || message.rx_errors.high : message.rx_errors !== 0))
+                            writer.uint32(32).uint64(message.rx_errors);
+                        if (message.rx_dropped != null && $Object.hasOwnProperty.call(message, "rx_dropped") && (typeof message.rx_dropped === "object" ? message.rx_dropped.low || message.rx_dropped.high : message.rx_dropped !== 0))
+                            writer.uint32(40).uint64(message.rx_dropped);
+                        if (message.tx_bytes != null && $Object.hasOwnProperty.call(message, "tx_bytes") && (typeof message.tx_bytes === "object" ? message.tx_bytes.low || message.tx_bytes.high : message.tx_bytes !== 0))
+                            writer.uint32(48).uint64(message.tx_bytes);
+                        if (message.tx_packets != null && $Object.hasOwnProperty.call(message, "tx_packets") && (typeof message.tx_packets === "object" ? message.tx_packets.low || message.tx_packets.high : message.tx_packets !== 0))
+                            writer.uint32(56).uint64(message.tx_packets);
+                        if (message.tx_errors != null && $Object.hasOwnProperty.call(message, "tx_errors") && (typeof message.tx_errors === "object" ? message.tx_errors.low || message.tx_errors.high : message.tx_errors !== 0))
+                            writer.uint32(64).uint64(message.tx_errors);
+                        if (message.tx_dropped != null && $Object.hasOwnProperty.call(message, "tx_dropped") && (typeof message.tx_dropped === "object" ? message.tx_dropped.low || message.tx_dropped.high : message.tx_dropped !== 0))
+                            writer.uint32(72).uint64(message.tx_dropped);
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    NetworkStat.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v1.NetworkStat();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if ((value = reader.stringVerify()).length)
+                                        message.name = value;
+                                    else
+                                        delete message.name;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.rx_bytes = value;
+                                    else
+                                        delete message.rx_bytes;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.rx_packets = value;
+                                    else
+                                        delete message.rx_packets;
+                                    continue;
+                                }
+                            case 4: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.rx_errors = value;
+                                    else
+                                        delete message.rx_errors;
+                                    continue;
+                                }
+                            case 5: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.rx_dropped = value;
+                                    else
+                                        delete message.rx_dropped;
+                                    continue;
+                                }
+                            case 6: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.tx_bytes = value;
+                                    else
+                                        delete message.tx_bytes;
+                                    continue;
+                                }
+                            case 7: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.tx_packets = value;
+                                    else
+                                        delete message.tx_packets;
+                                    continue;
+                                }
+                            case 8: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.tx_errors = value;
+                                    else
+                                        delete message.tx_errors;
+                                    continue;
+                                }
+                            case 9: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.tx_dropped = value;
+                                    else
+                                        delete message.tx_dropped;
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    NetworkStat.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v1.NetworkStat";
+                    };
+
+                    return NetworkStat;
+                })();
+
+                v1.CgroupStats = (function() {
+
+                    const CgroupStats = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    CgroupStats.prototype.nr_sleeping = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    CgroupStats.prototype.nr_running = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    CgroupStats.prototype.nr_stopped = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    CgroupStats.prototype.nr_uninterruptible = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    CgroupStats.prototype.nr_io_wait = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                    CgroupStats.create = function(properties) {
+                        return new CgroupStats(properties);
+                    };
+
+                    CgroupStats.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.nr_sleeping != null && $Object.hasOwnProperty.call(message, "nr_sleeping") && (typeof message.nr_sleeping === "object" ? message.nr_sleeping.low || message.nr_sleeping.high : message.nr_sleeping !== 0))
+                            writer.uint32(8).uint64(message.nr_sleeping);
+                        if (message.nr_running != null && $Object.hasOwnProperty.call(message, "nr_running") && (typeof message.nr_running === "object" ? message.nr_running.low || message.nr_running.high : message.nr_running !== 0))
+                            writer.uint32(16).uint64(message.nr_running);
+                        if (message.nr_stopped != null && $Object.hasOwnProperty.call(message, "nr_stopped") && (typeof message.nr_stopped === "object" ? message.nr_stopped.low || message.nr_stopped.high : message.nr_stopped !== 0))
+                            writer.uint32(24).uint64(message.nr_stopped);
+                        if (message.nr_uninterruptible != null && $Object.hasOwnProperty.call(message, "nr_uninterruptible") && (typeof message.nr_uninterruptible === "object" ? message.nr_uninterruptible.low || message.nr_uninterruptible.high : message.nr_uninterruptible !== 0))
+                            writer.uint32(32).uint64(message.nr_uninterruptible);
+                        if (message.nr_io_wait != null && $Object.hasOwnProperty.call(message, "nr_io_wait") && (typeof message.nr_io_wait === "object" ? message.nr_io_wait.low || message.nr_io_wait.high : message.nr_io_wait !== 0))
+                            writer.uint32(40).uint64(message.nr_io_wait);
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    CgroupStats.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v1.CgroupStats();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.nr_sleeping = value;
+                                    else
+                                        delete message.nr_sleeping;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.nr_running = value;
+                                    else
+                                        delete message.nr_running;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.nr_stopped = value;
+                                    else
+                                        delete message.nr_stopped;
+                                    continue;
+                                }
+                            case 4: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.nr_uninterruptible = value;
+                                    else
+                                        delete message.nr_uninterruptible;
+                                    continue;
+                                }
+                            case 5: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.nr_io_wait = value;
+                                    else
+                                        delete message.nr_io_wait;
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    CgroupStats.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v1.CgroupStats";
+                    };
+
+                    return CgroupStats;
+                })();
+
+                return v1;
+            })();
+
+            cgroups.v2 = (function() {
+
+                const v2 = {};
+
+                v2.Metrics = (function() {
+
+                    const Metrics = function (properties) {
+                        this.hugetlb = [];
+                        this.network = [];
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    Metrics.prototype.pids = null;
+                    Metrics.prototype.cpu = null;
+                    Metrics.prototype.memory = null;
+                    Metrics.prototype.rdma = null;
+                    Metrics.prototype.io = null;
+                    Metrics.prototype.hugetlb = $util.emptyArray;
+                    Metrics.prototype.memory_events = null;
+                    Metrics.prototype.network = $util.emptyArray;
+
+                    Metrics.create = function(properties) {
+                        return new Metrics(properties);
+                    };
+
+                    Metrics.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.pids != null && $Object.hasOwnProperty.call(message, "pids"))
+                            $root.io.containerd.cgroups.v2.PidsStat.encode(message.pids, writer.uint32(10).fork(), _depth + 1).ldelim();
+                        if (message.cpu != null && $Object.hasOwnProperty.call(message, "cpu"))
+                            $root.io.containerd.cgroups.v2.CPUStat.encode(message.cpu, writer.uint32(18).fork(), _depth + 1).ldelim();
+                        if (message.memory != null && $Object.hasOwnProperty.call(message, "memory"))
+                            $root.io.containerd.cgroups.v2.MemoryStat.encode(message.memory, writer.uint32(34).fork(), _depth + 1).ldelim();
+                        if (message.rdma != null && $Object.hasOwnProperty.call(message, "rdma"))
+                            $root.io.containerd.cgroups.v2.RdmaStat.encode(message.rdma, writer.uint32(42).fork(), _depth + 1).ldelim();
+                        if (message.io != null && $Object.hasOwnProperty.call(message, "io"))
+                            $root.io.containerd.cgroups.v2.IOStat.encode(message.io, writer.uint32(50).fork(), _depth + 1).ldelim();
+                        if (message.hugetlb != null && message.hugetlb.length)
+                            for (let i = 0; i < message.hugetlb.length; ++i)
+                                $root.io.containerd.cgroups.v2.HugeTlbStat.encode(message.hugetlb[i], writer.uint32(58).fork(), _depth + 1).ldelim();
+                        if (message.memory_events != null && $Object.hasOwnProperty.call(message, "memory_events"))
+                            $root.io.containerd.cgroups.v2.MemoryEvents.encode(message.memory_events, writer.uint32(66).fork(), _depth + 1).ldelim();
+                        if (message.network != null && message.network.length)
+                            for (let i = 0; i < message.network.length; ++i)
+                                $root.io.containerd.cgroups.v2.NetworkStat.encode(message.network[i], writer.uint32(74).fork(), _depth + 1).ldelim();
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    Metrics.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v2.Metrics();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.pids = $root.io.containerd.cgroups.v2.PidsStat.decode(reader, reader.size(), $undefined, _depth + 1, message.pids);
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.cpu = $root.io.containerd.cgroups.v2.CPUStat.decode(reader, reader.size(), $undefined, _depth + 1, message.cpu);
+                                    continue;
+                                }
+                            case 4: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.memory = $root.io.containerd.cgroups.v2.MemoryStat.decode(reader, reader.size(), $undefined, _depth + 1, message.memory);
+                                    continue;
+                                }
+                            case 5: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.rdma = $root.io.containerd.cgroups.v2.RdmaStat.decode(reader, reader.size(), $undefined, _depth + 1, message.rdma);
+                                    continue;
+                                }
+                            case 6: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.io = $root.io.containerd.cgroups.v2.IOStat.decode(reader, reader.size(), $undefined, _depth + 1, message.io);
+                                    continue;
+                                }
+                            case 7: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if (!(message.hugetlb && message.hugetlb.length))
+                                        message.hugetlb = [];
+                                    message.hugetlb.push($root.io.containerd.cgroups.v2.HugeTlbStat.decode(reader, reader.size(), $undefined, _depth + 1));
+                                    continue;
+                                }
+                            case 8: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.memory_events = $root.io.containerd.cgroups.v2.MemoryEvents.decode(reader, reader.size(), $undefined, _depth + 1, message.memory_events);
+                                    continue;
+                                }
+                            case 9: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if (!(message.network && message.network.length))
+                                        message.network = [];
+                                    message.network.push($root.io.containerd.cgroups.v2.NetworkStat.decode(reader, reader.size(), $undefined, _depth + 1));
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    Metrics.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v2.Metrics";
+                    };
+
+                    return Metrics;
+                })();
+
+                v2.PSIData = (function() {
+
+                    const PSIData = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    PSIData.prototype.avg10 = 0;
+                    PSIData.prototype.avg60 = 0;
+                    PSIData.prototype.avg300 = 0;
+                    PSIData.prototype.total = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                    PSIData.create = function(properties) {
+                        return new PSIData(properties);
+                    };
+
+                    PSIData.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.avg10 != null && $Object.hasOwnProperty.call(message, "avg10") && !$Object.is(message.avg10, 0))
+                            writer.uint32(9).double(message.avg10);
+                        if (message.avg60 != null && $Object.hasOwnProperty.call(message, "avg60") && !$Object.is(message.avg60, 0))
+                            writer.uint32(17).double(message.avg60);
+                        if (message.avg300 != null && $Object.hasOwnProperty.call(message, "avg300") && !$Object.is(message.avg300, 0))
+                            writer.uint32(25).double(message.avg300);
+                        if (message.total != null && $Object.hasOwnProperty.call(message, "total") && (typeof message.total === "object" ? message.total.low || message.total.high : message.total !== 0))
+                            writer.uint32(32).uint64(message.total);
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    PSIData.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v2.PSIData();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 1)
+                                        break;
+                                    if (!$Object.is(value = reader.double(), 0))
+                                        message.avg10 = value;
+                                    else
+                                        delete message.avg10;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 1)
+                                        break;
+                                    if (!$Object.is(value = reader.double(), 0))
+                                        message.avg60 = value;
+                                    else
+                                        delete message.avg60;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 1)
+                                        break;
+                                    if (!$Object.is(value = reader.double(), 0))
+                                        message.avg300 = value;
+                                    else
+                                        delete message.avg300;
+                                    continue;
+                                }
+                            case 4: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.total = value;
+                                    else
+                                        delete message.total;
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    PSIData.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v2.PSIData";
+                    };
+
+                    return PSIData;
+                })();
+
+                v2.PSIStats = (function() {
+
+                    const PSIStats = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    PSIStats.prototype.some = null;
+                    PSIStats.prototype.full = null;
+
+                    PSIStats.create = function(properties) {
+                        return new PSIStats(properties);
+                    };
+
+                    PSIStats.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.some != null && $Object.hasOwnProperty.call(message, "some"))
+                            $root.io.containerd.cgroups.v2.PSIData.encode(message.some, writer.uint32(10).fork(), _depth + 1).ldelim();
+                        if (message.full != null && $Object.hasOwnProperty.call(message, "full"))
+                            $root.io.containerd.cgroups.v2.PSIData.encode(message.full, writer.uint32(18).fork(), _depth + 1).ldelim();
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    PSIStats.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v2.PSIStats();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.some = $root.io.containerd.cgroups.v2.PSIData.decode(reader, reader.size(), $undefined, _depth + 1, message.some);
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.full = $root.io.containerd.cgroups.v2.PSIData.decode(reader, reader.size(), $undefined, _depth + 1, message.full);
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    PSIStats.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v2.PSIStats";
+                    };
+
+                    return PSIStats;
+                })();
+
+                v2.PidsStat = (function() {
+
+                    const PidsStat = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    PidsStat.prototype.current = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    PidsStat.prototype.limit = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                    PidsStat.create = function(properties) {
+                        return new PidsStat(properties);
+                    };
+
+                    PidsStat.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.current != null && $Object.hasOwnProperty.call(message, "current") && (typeof message.current === "object" ? message.current.low || message.current.high : message.current !== 0))
+                            writer.uint32(8).uint64(message.current);
+                        if (message.limit != null && $Object.hasOwnProperty.call(message, "limit") && (typeof message.limit === "object" ? message.limit.low || message.limit.high : message.limit !== 0))
+                            writer.uint32(16).uint64(message.limit);
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    PidsStat.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v2.PidsStat();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.current = value;
+                                    else
+                                        delete message.current;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.limit = value;
+                                    else
+                                        delete message.limit;
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    PidsStat.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v2.PidsStat";
+                    };
+
+                    return PidsStat;
+                })();
+
+                v2.CPUStat = (function() {
+
+                    const CPUStat = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    CPUStat.prototype.usage_usec = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    CPUStat.prototype.user_usec = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    CPUStat.prototype.system_usec = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    CPUStat.prototype.nr_periods = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    CPUStat.prototype.nr_throttled = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    CPUStat.prototype.throttled_usec = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    CPUStat.prototype.psi = null;
+                    CPUStat.prototype.nr_bursts = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    CPUStat.prototype.burst_usec = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                    CPUStat.create = function(properties) {
+                        return new CPUStat(properties);
+                    };
+
+                    CPUStat.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.usage_usec != null && $Object.hasOwnProperty.call(message, "usage_usec") && (typeof message.usage_usec === "object" ? message.usage_usec.low || message.usage_usec.high : message.usage_usec !== 0))
+                            writer.uint32(8).uint64(message.usage_usec);
+                        if (message.user_usec != null && $Object.hasOwnProperty.call(message, "user_usec") && (typeof message.user_usec === "object" ? message.user_usec.low || message.user_usec.high : message.user_usec !== 0))
+                            writer.uint32(16).uint64(message.user_usec);
+                        if (message.system_usec != null && $Object.hasOwnProperty.call(message, "system_usec") && (typeof message.system_usec === "object" ? message.system_usec.low || message.system_usec.high : message.system_usec !== 0))
+                            writer.uint32(24).uint64(message.system_usec);
+                        if (message.nr_periods != null && $Object.hasOwnProperty.call(message, "nr_periods") && (typeof message.nr_periods === "object" ? message.nr_periods.low || message.nr_periods.high : message.nr_periods !== 0))
+                            writer.uint32(32).uint64(message.nr_periods);
+                        if (message.nr_throttled != null && $Object.hasOwnProperty.call(message, "nr_throttled") && (typeof message.nr_throttled === "object" ? message.nr_throttled.low || message.nr_throttled.high : message.nr_throttled !== 0))
+                            writer.uint32(40).uint64(message.nr_throttled);
+                        if (message.throttled_usec != null && $Object.hasOwnProperty.call(message, "throttled_usec") && (typeof message.throttled_usec === "object" ? message.throttled_usec.low || message.throttled_usec.high : message.throttled_usec !== 0))
+                            writer.uint32(48).uint64(message.throttled_usec);
+                        if (message.psi != null && $Object.hasOwnProperty.call(message, "psi"))
+                            $root.io.containerd.cgroups.v2.PSIStats.encode(message.psi, writer.uint32(58).fork(), _depth + 1).ldelim();
+                        if (message.nr_bursts != null && $Object.hasOwnProperty.call(message, "nr_bursts") && (typeof message.nr_bursts === "object" ? message.nr_bursts.low || message.nr_bursts.high : message.nr_bursts !== 0))
+                            writer.uint32(64).uint64(message.nr_bursts);
+                        if (message.burst_usec != null && $Object.hasOwnProperty.call(message, "burst_usec") && (typeof message.burst_usec === "object" ? message.burst_usec.low || message.burst_usec.high : message.burst_usec !== 0))
+                            writer.uint32(72).uint64(message.burst_usec);
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    CPUStat.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v2.CPUStat();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.usage_usec = value;
+                                    else
+                                        delete message.usage_usec;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.user_usec = value;
+                                    else
+                                        delete message.user_usec;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.system_usec = value;
+                                    else
+                                        delete message.system_usec;
+                                    continue;
+                                }
+                            case 4: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.nr_periods = value;
+                                    else
+                                        delete message.nr_periods;
+                                    continue;
+                                }
+                            case 5: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.nr_throttled = value;
+                                    else
+                                        delete message.nr_throttled;
+                                    continue;
+                                }
+                            case 6: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.throttled_usec = value;
+                                    else
+                                        delete message.throttled_usec;
+                                    continue;
+                                }
+                            case 7: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.psi = $root.io.containerd.cgroups.v2.PSIStats.decode(reader, reader.size(), $undefined, _depth + 1, message.psi);
+                                    continue;
+                                }
+                            case 8: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.nr_bursts = value;
+                                    else
+                                        delete message.nr_bursts;
+                                    continue;
+                                }
+                            case 9: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.burst_usec = value;
+                                    else
+                                        delete message.burst_usec;
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    CPUStat.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v2.CPUStat";
+                    };
+
+                    return CPUStat;
+                })();
+
+                v2.MemoryStat = (function() {
+
+                    const MemoryStat = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    MemoryStat.prototype.anon = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.file = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.kernel_stack = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.slab = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.sock = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.shmem = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.file_mapped = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.file_dirty = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.file_writeback = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.anon_thp = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.inactive_anon = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.active_anon = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.inactive_file = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.active_file = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.unevictable = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.slab_reclaimable = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.slab_unreclaimable = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.pgfault = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.pgmajfault = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.workingset_refault = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.workingset_activate = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.workingset_nodereclaim = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.pgrefill = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.pgscan = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.pgsteal = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.pgactivate = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.pgdeactivate = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.pglazyfree = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.pglazyfreed = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.thp_fault_alloc = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.thp_collapse_alloc = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.usage = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.usage_limit = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.swap_usage = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.swap_limit = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.max_usage = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.swap_max_usage = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryStat.prototype.psi = null;
+
+                    MemoryStat.create = function(properties) {
+                        return new MemoryStat(properties);
+                    };
+
+                    MemoryStat.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.anon != null && $Object.hasOwnProperty.call(message, "anon") && (typeof message.anon === "object" ? message.anon.low || message.anon.high : message.anon !== 0))
+                            writer.uint32(8).uint64(message.anon);
+                        if (message.file != null && $Object.hasOwnProperty.call(message, "file") && (typeof message.file === "object" ? message.file.low || message.file.high : message.file !== 0))
+                            writer.uint32(16).uint64(message.file);
+                        if (message.kernel_stack != null && $Object.hasOwnProperty.call(message, "kernel_stack") && (typeof message.kernel_stack === "object" ? message.kernel_stack.low || message.kernel_stack.high : message.kernel_stack !== 0))
+                            writer.uint32(24).uint64(message.kernel_stack);
+                        if (message.slab != null && $Object.hasOwnProperty.call(message, "slab") && (typeof message.slab === "object" ? message.slab.low || message.slab.high : message.slab !== 0))
+                            writer.uint32(32).uint64(message.slab);
+                        if (message.sock != null && $Object.hasOwnProperty.call(message, "sock") && (typeof message.sock === "object" ? message.sock.low || message.sock.high : message.sock !== 0))
+                            writer.uint32(40).uint64(message.sock);
+                        if (message.shmem != null && $Object.hasOwnProperty.call(message, "shmem") && (typeof message.shmem === "object" ? message.shmem.low || message.shmem.high : message.shmem !== 0))
+                            writer.uint32(48).uint64(message.shmem);
+                        if (message.file_mapped != null && $Object.hasOwnProperty.call(message, "file_mapped") && (typeof message.file_mapped === "object" ? message.file_mapped.low || message.file_mapped.high : message.file_mapped !== 0))
+                            writer.uint32(56).uint64(message.file_mapped);
+                        if (message.file_dirty != null && $Object.hasOwnProperty.call(message, "file_dirty") && (typeof message.file_dirty === "object" ? message.file_dirty.low || message.file_dirty.high : message.file_dirty !== 0))
+                            writer.uint32(64).uint64(message.file_dirty);
+                        if (message.file_writeback != null && $Object.hasOwnProperty.call(message, "file_writeback") && (typeof message.file_writeback === "object" ? message.file_writeback.low || message.file_writeback.high : message.file_writeback !== 0))
+                            writer.uint32(72).uint64(message.file_writeback);
+                        if (message.anon_thp != null && $Object.hasOwnProperty.call(message, "anon_thp") && (typeof message.anon_thp === "object" ? message.anon_thp.low || message.anon_thp.high : message.anon_thp !== 0))
+                            writer.uint32(80).uint64(message.anon_thp);
+                        if (message.inactive_anon != null && $Object.hasOwnProperty.call(message, "inactive_anon") && (typeof message.inactive_anon === "object" ? message.inactive_anon.low || message.inactive_anon.high : message.inactive_anon !== 0))
+                            writer.uint32(88).uint64(message.inactive_anon);
+                        if (message.active_anon != null && $Object.hasOwnProperty.call(message, "active_anon") && (typeof message.active_anon === "object" ? message.active_anon.low || message.active_anon.high : message.active_anon !== 0))
+                            writer.uint32(96).uint64(message.active_anon);
+                        if (message.inactive_file != null && $Object.hasOwnProperty.call(message, "inactive_file") && (typeof message.inactive_file === "object" ? message.inactive_file.low || message.inactive_file.high : message.inactive_file !== 0))
+                            writer.uint32(104).uint64(message.inactive_file);
+                        if (message.active_file != null && $Object.hasOwnProperty.call(message, "active_file") && (typeof message.active_file === "object" ? message.active_file.low || message.active_file.high : message.active_file !== 0))
+                            writer.uint32(112).uint64(message.active_file);
+                        if (message.unevictable != null && $Object.hasOwnProperty.call(message, "unevictable") && (typeof message.unevictable === "object" ? message.unevictable.low || message.unevictable.high : message.unevictable !== 0))
+                            writer.uint32(120).uint64(message.unevictable);
+                        if (message.slab_reclaimable != null && $Object.hasOwnProperty.call(message, "slab_reclaimable") && (typeof message.slab_reclaimable === "object" ? message.slab_reclaimable.low || message.slab_reclaimable.high : message.slab_reclaimable !== 0))
+                            writer.uint32(128).uint64(message.slab_reclaimable);
+                        if (message.slab_unreclaimable != null && $Object.hasOwnProperty.call(message, "slab_unreclaimable") && (typeof message.slab_unreclaimable === "object" ? message.slab_unreclaimable.low || message.slab_unreclaimable.high : message.slab_unreclaimable !== 0))
+                            writer.uint32(136).uint64(message.slab_unreclaimable);
+                        if (message.pgfault != null && $Object.hasOwnProperty.call(message, "pgfault") && (typeof message.pgfault === "object" ? message.pgfault.low || message.pgfault.high : message.pgfault !== 0))
+                            writer.uint32(144).uint64(message.pgfault);
+                        if (message.pgmajfault != null && $Object.hasOwnProperty.call(message, "pgmajfault") && (typeof message.pgmajfault === "object" ? message.pgmajfault.low || message.pgmajfault.high : message.pgmajfault !== 0))
+                            writer.uint32(152).uint64(message.pgmajfault);
+                        if (message.workingset_refault != null && $Object.hasOwnProperty.call(message, "workingset_refault") && (typeof message.workingset_refault === "object" ? message.workingset_refault.low || message.workingset_refault.high : message.workingset_refault !== 0))
+                            writer.uint32(160).uint64(message.workingset_refault);
+                        if (message.workingset_activate != null && $Object.hasOwnProperty.call(message, "workingset_activate") && (typeof message.workingset_activate === "object" ? message.workingset_activate.low || message.workingset_activate.high : message.workingset_activate !== 0))
+                            writer.uint32(168).uint64(message.workingset_activate);
+                        if (message.workingset_nodereclaim != null && $Object.hasOwnProperty.call(message, "workingset_nodereclaim") && (typeof message.workingset_nodereclaim === "object" ? message.workingset_nodereclaim.low || message.workingset_nodereclaim.high : message.workingset_nodereclaim !== 0))
+                            writer.uint32(176).uint64(message.workingset_nodereclaim);
+                        if (message.pgrefill != null && $Object.hasOwnProperty.call(message, "pgrefill") && (typeof message.pgrefill === "object" ? message.pgrefill.low || message.pgrefill.high : message.pgrefill !== 0))
+                            writer.uint32(184).uint64(message.pgrefill);
+                        if (message.pgscan != null && $Object.hasOwnProperty.call(message, "pgscan") && (typeof message.pgscan === "object" ? message.pgscan.low || message.pgscan.high : message.pgscan !== 0))
+                            writer.uint32(192).uint64(message.pgscan);
+                        if (message.pgsteal != null && $Object.hasOwnProperty.call(message, "pgsteal") && (typeof message.pgsteal === "object" ? message.pgsteal.low || message.pgsteal.high : message.pgsteal !== 0))
+                            writer.uint32(200).uint64(message.pgsteal);
+                        if (message.pgactivate != null && $Object.hasOwnProperty.call(message, "pgactivate") && (typeof message.pgactivate === "object" ? message.pgactivate.low || message.pgactivate.high : message.pgactivate !== 0))
+                            writer.uint32(208).uint64(message.pgactivate);
+                        if (message.pgdeactivate != null && $Object.hasOwnProperty.call(message, "pgdeactivate") && (typeof message.pgdeactivate === "object" ? message.pgdeactivate.low || message.pgdeactivate.high : message.pgdeactivate !== 0))
+                            writer.uint32(216).uint64(message.pgdeactivate);
+                        if (message.pglazyfree != null && $Object.hasOwnProperty.call(message, "pglazyfree") && (typeof message.pglazyfree === "object" ? message.pglazyfree.low || message.pglazyfree.high : message.pglazyfree !== 0))
+                            writer.uint32(224).uint64(message.pglazyfree);
+                        if (message.pglazyfreed != null && $Object.hasOwnProperty.call(message, "pglazyfreed") && (typeof message.pglazyfreed === "object" ? message.pglazyfreed.low || message.pglazyfreed.high : message.pglazyfreed !== 0))
+                            writer.uint32(232).uint64(message.pglazyfreed);
+                        if (message.thp_fault_alloc != null && $Object.hasOwnProperty.call(message, "thp_fault_alloc") && (typeof message.thp_fault_alloc === "object" ? message.thp_fault_alloc.low || message.thp_fault_alloc.high : message.thp_fault_alloc !== 0))
+                            writer.uint32(240).uint64(message.thp_fault_alloc);
+                        if (message.thp_collapse_alloc != null && $Object.hasOwnProperty.call(message, "thp_collapse_alloc") && (typeof message.thp_collapse_alloc === "object" ? message.thp_collapse_alloc.low || message.thp_collapse_alloc.high : message.thp_collapse_alloc !== 0))
+                            writer.uint32(248).uint64(message.thp_collapse_alloc);
+                        if (message.usage != null && $Object.hasOwnProperty.call(message, "usage") && (typeof message.usage === "object" ? message.usage.low || message.usage.high : message.usage !== 0))
+                            writer.uint32(256).uint64(message.usage);
+                        if (message.usage_limit != null && $Object.hasOwnProperty.call(message, "usage_limit") && (typeof message.usage_limit === "object" ? message.usage_limit.low || message.usage_limit.high : message.usage_limit !== 0))
+                            writer.uint32(264).uint64(message.usage_limit);
+                        if (message.swap_usage != null && $Object.hasOwnProperty.call(message, "swap_usage") && (typeof message.swap_usage === "object" ? message.swap_usage.low || message.swap_usage.high : message.swap_usage !== 0))
+                            writer.uint32(272).uint64(message.swap_usage);
+                        if (message.swap_limit != null && $Object.hasOwnProperty.call(message, "swap_limit") && (typeof message.swap_limit === "object" ? message.swap_limit.low || message.swap_limit.high : message.swap_limit !== 0))
+                            writer.uint32(280).uint64(message.swap_limit);
+                        if (message.max_usage != null && $Object.hasOwnProperty.call(message, "max_usage") && (typeof message.max_usage === "object" ? message.max_usage.low || message.max_usage.high : message.max_usage !== 0))
+                            writer.uint32(288).uint64(message.max_usage);
+                        if (message.swap_max_usage != null && $Object.hasOwnProperty.call(message, "swap_max_usage") && (typeof message.swap_max_usage === "object" ? message.swap_max_usage.low || message.swap_max_usage.high : message.swap_max_usage !== 0))
+                            writer.uint32(296).uint64(message.swap_max_usage);
+                        if (message.psi != null && $Object.hasOwnProperty.call(message, "psi"))
+                            $root.io.containerd.cgroups.v2.PSIStats.encode(message.psi, writer.uint32(306).fork(), _depth + 1).ldelim();
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    MemoryStat.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v2.MemoryStat();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.anon = value;
+                                    else
+                                        delete message.anon;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.file = value;
+                                    else
+                                        delete message.file;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.kernel_stack = value;
+                                    else
+                                        delete message.kernel_stack;
+                                    continue;
+                                }
+                            case 4: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.slab = value;
+                                    else
+                                        delete message.slab;
+                                    continue;
+                                }
+                            case 5: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.sock = value;
+                                    else
+                                        delete message.sock;
+                                    continue;
+                                }
+                            case 6: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.shmem = value;
+                                    else
+                                        delete message.shmem;
+                                    continue;
+                                }
+                            case 7: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.file_mapped = value;
+                                    else
+                                        delete message.file_mapped;
+                                    continue;
+                                }
+                            case 8: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.file_dirty = value;
+                                    else
+                                        delete message.file_dirty;
+                                    continue;
+                                }
+                            case 9: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.file_writeback = value;
+                                    else
+                                        delete message.file_writeback;
+                                    continue;
+                                }
+                            case 10: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.anon_thp = value;
+                                    else
+                                        delete message.anon_thp;
+                                    continue;
+                                }
+                            case 11: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.inactive_anon = value;
+                                    else
+                                        delete message.inactive_anon;
+                                    continue;
+                                }
+                            case 12: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.active_anon = value;
+                                    else
+                                        delete message.active_anon;
+                                    continue;
+                                }
+                            case 13: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.inactive_file = value;
+                                    else
+                                        delete message.inactive_file;
+                                    continue;
+                                }
+                            case 14: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.active_file = value;
+                                    else
+                                        delete message.active_file;
+                                    continue;
+                                }
+                            case 15: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.unevictable = value;
+                                    else
+                                        delete message.unevictable;
+                                    continue;
+                                }
+                            case 16: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.slab_reclaimable = value;
+                                    else
+                                        delete message.slab_reclaimable;
+                                    continue;
+                                }
+                            case 17: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.slab_unreclaimable = value;
+                                    else
+                                        delete message.slab_unreclaimable;
+                                    continue;
+                                }
+                            case 18: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.pgfault = value;
+                                    else
+                                        delete message.pgfault;
+                                    continue;
+                                }
+                            case 19: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.pgmajfault = value;
+                                    else
+                                        delete message.pgmajfault;
+                                    continue;
+                                }
+                            case 20: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.workingset_refault = value;
+                                    else
+                                        delete message.workingset_refault;
+                                    continue;
+                                }
+                            case 21: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.workingset_activate = value;
+                                    else
+                                        delete message.workingset_activate;
+                                    continue;
+                                }
+                            case 22: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.workingset_nodereclaim = value;
+                                    else
+                                        delete message.workingset_nodereclaim;
+                                    continue;
+                                }
+                            case 23: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.pgrefill = value;
+                                    else
+                                        delete message.pgrefill;
+                                    continue;
+                                }
+                            case 24: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.pgscan = value;
+                                    else
+                                        delete message.pgscan;
+                                    continue;
+                                }
+                            case 25: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.pgsteal = value;
+                                    else
+                                        delete message.pgsteal;
+                                    continue;
+                                }
+                            case 26: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.pgactivate = value;
+                                    else
+                                        delete message.pgactivate;
+                                    continue;
+                                }
+                            case 27: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.pgdeactivate = value;
+                                    else
+                                        delete message.pgdeactivate;
+                                    continue;
+                                }
+                            case 28: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.pglazyfree = value;
+                                    else
+                                        delete message.pglazyfree;
+                                    continue;
+                                }
+                            case 29: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.pglazyfreed = value;
+                                    else
+                                        delete message.pglazyfreed;
+                                    continue;
+                                }
+                            case 30: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.thp_fault_alloc = value;
+                                    else
+                                        delete message.thp_fault_alloc;
+                                    continue;
+                                }
+                            case 31: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.thp_collapse_alloc = value;
+                                    else
+                                        delete message.thp_collapse_alloc;
+                                    continue;
+                                }
+                            case 32: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.usage = value;
+                                    else
+                                        delete message.usage;
+                                    continue;
+                                }
+                            case 33: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.usage_limit = value;
+                                    else
+                                        delete message.usage_limit;
+                                    continue;
+                                }
+                            case 34: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.swap_usage = value;
+                                    else
+                                        delete message.swap_usage;
+                                    continue;
+                                }
+                            case 35: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.swap_limit = value;
+                                    else
+                                        delete message.swap_limit;
+                                    continue;
+                                }
+                            case 36: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.max_usage = value;
+                                    else
+                                        delete message.max_usage;
+                                    continue;
+                                }
+                            case 37: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.swap_max_usage = value;
+                                    else
+                                        delete message.swap_max_usage;
+                                    continue;
+                                }
+                            case 38: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.psi = $root.io.containerd.cgroups.v2.PSIStats.decode(reader, reader.size(), $undefined, _depth + 1, message.psi);
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    MemoryStat.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v2.MemoryStat";
+                    };
+
+                    return MemoryStat;
+                })();
+
+                v2.MemoryEvents = (function() {
+
+                    const MemoryEvents = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    MemoryEvents.prototype.low = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryEvents.prototype.high = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryEvents.prototype.max = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryEvents.prototype.oom = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    MemoryEvents.prototype.oom_kill = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                    MemoryEvents.create = function(properties) {
+                        return new MemoryEvents(properties);
+                    };
+
+                    MemoryEvents.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.low != null && $Object.hasOwnProperty.call(message, "low") && (typeof message.low === "object" ? message.low.low || message.low.high : message.low !== 0))
+                            writer.uint32(8).uint64(message.low);
+                        if (message.high != null && $Object.hasOwnProperty.call(message, "high") && (typeof message.high === "object" ? message.high.low || message.high.high : message.high !== 0))
+                            writer.uint32(16).uint64(message.high);
+                        if (message.max != null && $Object.hasOwnProperty.call(message, "max") && (typeof message.max === "object" ? message.max.low || message.max.high : message.max !== 0))
+                            writer.uint32(24).uint64(message.max);
+                        if (message.oom != null && $Object.hasOwnProperty.call(message, "oom") && (typeof message.oom === "object" ? message.oom.low || message.oom.high : message.oom !== 0))
+                            writer.uint32(32).uint64(message.oom);
+                        if (message.oom_kill != null && $Object.hasOwnProperty.call(message, "oom_kill") && (typeof message.oom_kill === "object" ? message.oom_kill.low || message.oom_kill.high : message.oom_kill !== 0))
+                            writer.uint32(40).uint64(message.oom_kill);
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    MemoryEvents.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v2.MemoryEvents();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.low = value;
+                                    else
+                                        delete message.low;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.high = value;
+                                    else
+                                        delete message.high;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.max = value;
+                                    else
+                                        delete message.max;
+                                    continue;
+                                }
+                            case 4: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.oom = value;
+                                    else
+                                        delete message.oom;
+                                    continue;
+                                }
+                            case 5: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.oom_kill = value;
+                                    else
+                                        delete message.oom_kill;
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    MemoryEvents.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v2.MemoryEvents";
+                    };
+
+                    return MemoryEvents;
+                })();
+
+                v2.RdmaStat = (function() {
+
+                    const RdmaStat = function (properties) {
+                        this.current = [];
+                        this.limit = [];
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    RdmaStat.prototype.current = $util.emptyArray;
+                    RdmaStat.prototype.limit = $util.emptyArray;
+
+                    RdmaStat.create = function(properties) {
+                        return new RdmaStat(properties);
+                    };
+
+                    RdmaStat.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.current != null && message.current.length)
+                            for (let i = 0; i < message.current.length; ++i)
+                                $root.io.containerd.cgroups.v2.RdmaEntry.encode(message.current[i], writer.uint32(10).fork(), _depth + 1).ldelim();
+                        if (message.limit != null && message.limit.length)
+                            for (let i = 0; i < message.limit.length; ++i)
+                                $root.io.containerd.cgroups.v2.RdmaEntry.encode(message.limit[i], writer.uint32(18).fork(), _depth + 1).ldelim();
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    RdmaStat.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v2.RdmaStat();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if (!(message.current && message.current.length))
+                                        message.current = [];
+                                    message.current.push($root.io.containerd.cgroups.v2.RdmaEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if (!(message.limit && message.limit.length))
+                                        message.limit = [];
+                                    message.limit.push($root.io.containerd.cgroups.v2.RdmaEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    RdmaStat.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v2.RdmaStat";
+                    };
+
+                    return RdmaStat;
+                })();
+
+                v2.RdmaEntry = (function() {
+
+                    const RdmaEntry = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    RdmaEntry.prototype.device = "";
+                    RdmaEntry.prototype.hca_handles = 0;
+                    RdmaEntry.prototype.hca_objects = 0;
+
+                    RdmaEntry.create = function(properties) {
+                        return new RdmaEntry(properties);
+                    };
+
+                    RdmaEntry.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.device != null && $Object.hasOwnProperty.call(message, "device") && message.device !== "")
+                            writer.uint32(10).string(message.device);
+                        if (message.hca_handles != null && $Object.hasOwnProperty.call(message, "hca_handles") && message.hca_handles !== 0)
+                            writer.uint32(16).uint32(message.hca_handles);
+                        if (message.hca_objects != null && $Object.hasOwnProperty.call(message, "hca_objects") && message.hca_objects !== 0)
+                            writer.uint32(24).uint32(message.hca_objects);
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    RdmaEntry.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v2.RdmaEntry();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if ((value = reader.stringVerify()).length)
+                                        message.device = value;
+                                    else
+                                        delete message.device;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (value = reader.uint32())
+                                        message.hca_handles = value;
+                                    else
+                                        delete message.hca_handles;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (value = reader.uint32())
+                                        message.hca_objects = value;
+                                    else
+                                        delete message.hca_objects;
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    RdmaEntry.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v2.RdmaEntry";
+                    };
+
+                    return RdmaEntry;
+                })();
+
+                v2.IOStat = (function() {
+
+                    const IOStat = function (properties) {
+                        this.usage = [];
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    IOStat.prototype.usage = $util.emptyArray;
+                    IOStat.prototype.psi = null;
+
+                    IOStat.create = function(properties) {
+                        return new IOStat(properties);
+                    };
+
+                    IOStat.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.usage != null && message.usage.length)
+                            for (let i = 0; i < message.usage.length; ++i)
+                                $root.io.containerd.cgroups.v2.IOEntry.encode(message.usage[i], writer.uint32(10).fork(), _depth + 1).ldelim();
+                        if (message.psi != null && $Object.hasOwnProperty.call(message, "psi"))
+                            $root.io.containerd.cgroups.v2.PSIStats.encode(message.psi, writer.uint32(18).fork(), _depth + 1).ldelim();
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    IOStat.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v2.IOStat();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if (!(message.usage && message.usage.length))
+                                        message.usage = [];
+                                    message.usage.push($root.io.containerd.cgroups.v2.IOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.psi = $root.io.containerd.cgroups.v2.PSIStats.decode(reader, reader.size(), $undefined, _depth + 1, message.psi);
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    IOStat.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v2.IOStat";
+                    };
+
+                    return IOStat;
+                })();
+
+                v2.IOEntry = (function() {
+
+                    const IOEntry = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    IOEntry.prototype.major = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    IOEntry.prototype.minor = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    IOEntry.prototype.rbytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    IOEntry.prototype.wbytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    IOEntry.prototype.rios = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    IOEntry.prototype.wios = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                    IOEntry.create = function(properties) {
+                        return new IOEntry(properties);
+                    };
+
+                    IOEntry.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.major != null && $Object.hasOwnProperty.call(message, "major") && (typeof message.major === "object" ? message.major.low || message.major.high : message.major !== 0))
+                            writer.uint32(8).uint64(message.major);
+                        if (message.minor != null && $Object.hasOwnProperty.call(message, "minor") && (typeof message.minor === "object" ? message.minor.low || message.minor.high : message.minor !== 0))
+                            writer.uint32(16).uint64(message.minor);
+                        if (message.rbytes != null && $Object.hasOwnProperty.call(message, "rbytes") && (typeof message.rbytes === "object" ? message.rbytes.low || message.rbytes.high : message.rbytes !== 0))
+                            writer.uint32(24).uint64(message.rbytes);
+                        if (message.wbytes != null && $Object.hasOwnProperty.call(message, "wbytes") && (typeof message.wbytes === "object" ? message.wbytes.low || message.wbytes.high : message.wbytes !== 0))
+                            writer.uint32(32).uint64(message.wbytes);
+                        if (message.rios != null && $Object.hasOwnProperty.call(message, "rios") && (typeof message.rios === "object" ? message.rios.low || message.rios.high : message.rios !== 0))
+                            writer.uint32(40).uint64(message.rios);
+                        if (message.wios != null && $Object.hasOwnProperty.call(message, "wios") && (typeof message.wios === "object" ? message.wios.low || message.wios.high : message.wios !== 0))
+                            writer.uint32(48).uint64(message.wios);
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    IOEntry.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v2.IOEntry();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.major = value;
+                                    else
+                                        delete message.major;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.minor = value;
+                                    else
+                                        delete message.minor;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.rbytes = value;
+                                    else
+                                        delete message.rbytes;
+                                    continue;
+                                }
+                            case 4: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.wbytes = value;
+                                    else
+                                        delete message.wbytes;
+                                    continue;
+                                }
+                            case 5: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.rios = value;
+                                    else
+                                        delete message.rios;
+                                    continue;
+                                }
+                            case 6: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.wios = value;
+                                    else
+                                        delete message.wios;
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    IOEntry.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v2.IOEntry";
+                    };
+
+                    return IOEntry;
+                })();
+
+                v2.HugeTlbStat = (function() {
+
+                    const HugeTlbStat = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    HugeTlbStat.prototype.current = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    HugeTlbStat.prototype.max = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    HugeTlbStat.prototype.pagesize = "";
+                    HugeTlbStat.prototype.failcnt = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                    HugeTlbStat.create = function(properties) {
+                        return new HugeTlbStat(properties);
+                    };
+
+                    HugeTlbStat.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.current != null && $Object.hasOwnProperty.call(message, "current") && (typeof message.current === "object" ? message.current.low || message.current.high : message.current !== 0))
+                            writer.uint32(8).uint64(message.current);
+                        if (message.max != null && $Object.hasOwnProperty.call(message, "max") && (typeof message.max === "object" ? message.max.low || message.max.high : message.max !== 0))
+                            writer.uint32(16).uint64(message.max);
+                        if (message.pagesize != null && $Object.hasOwnProperty.call(message, "pagesize") && message.pagesize !== "")
+                            writer.uint32(26).string(message.pagesize);
+                        if (message.failcnt != null && $Object.hasOwnProperty.call(message, "failcnt") && (typeof message.failcnt === "object" ? message.failcnt.low || message.failcnt.high : message.failcnt !== 0))
+                            writer.uint32(32).uint64(message.failcnt);
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    HugeTlbStat.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v2.HugeTlbStat();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.current = value;
+                                    else
+                                        delete message.current;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.max = value;
+                                    else
+                                        delete message.max;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if ((value = reader.stringVerify()).length)
+                                        message.pagesize = value;
+                                    else
+                                        delete message.pagesize;
+                                    continue;
+                                }
+                            case 4: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.failcnt = value;
+                                    else
+                                        delete message.failcnt;
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    HugeTlbStat.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v2.HugeTlbStat";
+                    };
+
+                    return HugeTlbStat;
+                })();
+
+                v2.NetworkStat = (function() {
+
+                    const NetworkStat = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    NetworkStat.prototype.name = "";
+                    NetworkStat.prototype.rx_bytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    NetworkStat.prototype.rx_packets = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    NetworkStat.prototype.rx_errors = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    NetworkStat.prototype.rx_dropped = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    NetworkStat.prototype.tx_bytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    NetworkStat.prototype.tx_packets = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    NetworkStat.prototype.tx_errors = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+                    NetworkStat.prototype.tx_dropped = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+                    NetworkStat.create = function(properties) {
+                        return new NetworkStat(properties);
+                    };
+
+                    NetworkStat.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
+                            writer.uint32(10).string(message.name);
+                        if (message.rx_bytes != null && $Object.hasOwnProperty.call(message, "rx_bytes") && (typeof message.rx_bytes === "object" ? message.rx_bytes.low || message.rx_bytes.high : message.rx_bytes !== 0))
+                            writer.uint32(16).uint64(message.rx_bytes);
+                        if (message.rx_packets != null && $Object.hasOwnProperty.call(message, "rx_packets") && (typeof message.rx_packets === "object" ? message.rx_packets.low || message.rx_packets.high : message.rx_packets !== 0))
+                            writer.uint32(24).uint64(message.rx_packets);
+                        if (message.rx_errors != null && $Object.hasOwnProperty.call(message, "rx_errors") && (typeof message.rx_errors === "object" ? message.rx_errors.low || message.rx_errors.high : message.rx_errors !== 0))
+                            writer.uint32(32).uint64(message.rx_errors);
+                        if (message.rx_dropped != null && $Object.hasOwnProperty.call(message, "rx_dropped") && (typeof message.rx_dropped === "object" ? message.rx_dropped.low || message.rx_dropped.high : message.rx_dropped !== 0))
+                            writer.uint32(40).uint64(message.rx_dropped);
+                        if (message.tx_bytes != null && $Object.hasOwnProperty.call(message, "tx_bytes") && (typeof message.tx_bytes === "object" ? message.tx_bytes.low || message.tx_bytes.high : message.tx_bytes !== 0))
+                            writer.uint32(48).uint64(message.tx_bytes);
+                        if (message.tx_packets != null && $Object.hasOwnProperty.call(message, "tx_packets") && (typeof message.tx_packets === "object" ? message.tx_packets.low || message.tx_packets.high : message.tx_packets !== 0))
+                            writer.uint32(56).uint64(message.tx_packets);
+                        if (message.tx_errors != null && $Object.hasOwnProperty.call(message, "tx_errors") && (typeof message.tx_errors === "object" ? message.tx_errors.low || message.tx_errors.high : message.tx_errors !== 0))
+                            writer.uint32(64).uint64(message.tx_errors);
+                        if (message.tx_dropped != null && $Object.hasOwnProperty.call(message, "tx_dropped") && (typeof message.tx_dropped === "object" ? message.tx_dropped.low || message.tx_dropped.high : message.tx_dropped !== 0))
+                            writer.uint32(72).uint64(message.tx_dropped);
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    NetworkStat.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.io.containerd.cgroups.v2.NetworkStat();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if ((value = reader.stringVerify()).length)
+                                        message.name = value;
+                                    else
+                                        delete message.name;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.rx_bytes = value;
+                                    else
+                                        delete message.rx_bytes;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.rx_packets = value;
+                                    else
+                                        delete message.rx_packets;
+                                    continue;
+                                }
+                            case 4: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.rx_errors = value;
+                                    else
+                                        delete message.rx_errors;
+                                    continue;
+                                }
+                            case 5: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.rx_dropped = value;
+                                    else
+                                        delete message.rx_dropped;
+                                    continue;
+                                }
+                            case 6: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.tx_bytes = value;
+                                    else
+                                        delete message.tx_bytes;
+                                    continue;
+                                }
+                            case 7: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.tx_packets = value;
+                                    else
+                                        delete message.tx_packets;
+                                    continue;
+                                }
+                            case 8: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.tx_errors = value;
+                                    else
+                                        delete message.tx_errors;
+                                    continue;
+                                }
+                            case 9: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                        message.tx_dropped = value;
+                                    else
+                                        delete message.tx_dropped;
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    NetworkStat.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/io.containerd.cgroups.v2.NetworkStat";
+                    };
+
+                    return NetworkStat;
+                })();
+
+                return v2;
+            })();
+
+            return cgroups;
+        })();
+
+        return containerd;
+    })();
+
+    return io;
+})();
+
 export const containerd = $root.containerd = (() => {
 
     const containerd = {};
