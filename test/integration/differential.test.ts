@@ -1,100 +1,30 @@
-// Differential end-to-end scenarios: each runs against a private, real containerd under the
-// reference runtime (io.containerd.runc.v2) and ours (io.containerd.tsshim.v2). What a user sees
-// (stdout, exit codes, task states, event sequences) must be identical, and must also match the
-// expected values, so a shared bug cannot pass.
-import { after, before, describe, test } from 'node:test';
-import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { execa } from 'execa';
-import { startContainerd, type Containerd } from '../helpers/containerd.js';
-import { ensureBusyboxImage } from '../helpers/image.js';
-import { subscribeEvents, type EventStream } from '../helpers/events.js';
-import { mountsUnder, waitFor, zombieChildren } from '../helpers/leaks.js';
+// Differential end-to-end scenarios, the basics: run, exit codes, stdin, signals, detached
+// lifecycle, many containers, containerd and shim crashes. See helpers/differential.ts.
+import { describe, test } from 'node:test';
+import { differential, FULL_LIFECYCLE, RUNTIMES, useHarness } from '../helpers/differential.js';
+import { isAlive, mountsUnder, parentOf, waitFor } from '../helpers/leaks.js';
 
-const RUNTIMES = { reference: 'io.containerd.runc.v2', ours: 'io.containerd.tsshim.v2' } as const;
-type RuntimeName = keyof typeof RUNTIMES;
-
-let cd: Containerd;
-let image: string;
-let events: EventStream;
-let seq = 0;
-
-before(async () => {
-  cd = await startContainerd();
-  image = await ensureBusyboxImage(cd);
-  events = subscribeEvents(cd.address, ['topic~="/tasks/"']);
-  await events.ready;
-});
-
-after(async () => {
-  events.close();
-  await cd.stop();
-});
-
-const uid = (runtime: RuntimeName, name: string): string =>
-  `${name}-${runtime}-${process.pid}-${++seq}`;
-
-/** Topics seen for one container, in order. */
-function topicsFor(id: string): string[] {
-  return events.events.filter((e) => e.payload['container_id'] === id).map((e) => e.topic);
-}
-
-function eventFor(id: string, topic: string, execId?: string): Record<string, unknown> {
-  const found = events.events.find(
-    (e) =>
-      e.payload['container_id'] === id &&
-      e.topic === topic &&
-      (execId === undefined || e.payload['id'] === execId),
-  );
-  assert.ok(found, `no ${topic} event for ${id}`);
-  return found.payload;
-}
-
-async function waitTopics(id: string, count: number): Promise<string[]> {
-  await waitFor(() => topicsFor(id).length >= count, 20000, 50);
-  return topicsFor(id);
-}
-
-function ctr(args: string[], opts?: { input?: string; timeoutMs?: number }) {
-  return cd.ctr(args, { reject: false, ...opts });
-}
-
-async function taskStatus(id: string): Promise<string> {
-  const { stdout } = await ctr(['task', 'ls']);
-  const line = stdout.split('\n').find((l) => l.split(/\s+/)[0] === id);
-  return line?.trim().split(/\s+/)[2] ?? 'ABSENT';
-}
-
-/** `ctr run -d`, waits until RUNNING, returns the init pid. */
-async function runDetached(rt: RuntimeName, id: string, args: string[]): Promise<number> {
-  const run = await ctr(['run', '-d', '--runtime', RUNTIMES[rt], image, id, ...args]);
-  assert.equal(run.exitCode, 0, run.stderr);
-  await waitFor(async () => (await taskStatus(id)) === 'RUNNING', 10000, 50);
-  const line = (await ctr(['task', 'ls'])).stdout.split('\n').find((l) => l.startsWith(id));
-  return Number(line?.split(/\s+/)[1]);
-}
-
-/** Runs one scenario under both runtimes and checks their observations are equal. */
-async function differential<T>(
-  scenario: (runtime: RuntimeName) => Promise<T>,
-  expected?: T,
-): Promise<void> {
-  const reference = await scenario('reference');
-  const ours = await scenario('ours');
-  assert.deepEqual(ours, reference, 'our shim differs from the reference');
-  if (expected !== undefined) assert.deepEqual(ours, expected);
-}
-
-const FULL_LIFECYCLE = ['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete'];
+const h = useHarness();
+const ctr = h.ctr.bind(h);
+const uid = h.uid.bind(h);
 
 describe('differential: ours vs the reference shim', () => {
   test('run --rm echo', async () => {
     await differential(
       async (rt) => {
         const id = uid(rt, 'echo');
-        const r = await ctr(['run', '--rm', '--runtime', RUNTIMES[rt], image, id, 'echo', 'hello']);
-        const topics = await waitTopics(id, 4);
-        const exit = eventFor(id, '/tasks/exit');
+        const r = await ctr([
+          'run',
+          '--rm',
+          '--runtime',
+          RUNTIMES[rt],
+          h.image,
+          id,
+          'echo',
+          'hello',
+        ]);
+        const topics = await h.waitTopics(id, 4);
+        const exit = h.eventFor(id, '/tasks/exit');
         return {
           stdout: r.stdout,
           stderr: r.stderr,
@@ -116,19 +46,19 @@ describe('differential: ours vs the reference shim', () => {
           '--rm',
           '--runtime',
           RUNTIMES[rt],
-          image,
+          h.image,
           id,
           'sh',
           '-c',
           'echo oops >&2; exit 7',
         ]);
-        const topics = await waitTopics(id, 4);
+        const topics = await h.waitTopics(id, 4);
         return {
           stdout: r.stdout,
           stderr: r.stderr,
           code: r.exitCode,
           topics,
-          status: eventFor(id, '/tasks/exit')['exit_status'],
+          status: h.eventFor(id, '/tasks/exit')['exit_status'],
         };
       },
       { stdout: '', stderr: 'oops', code: 7, topics: FULL_LIFECYCLE, status: 7 },
@@ -143,7 +73,7 @@ describe('differential: ours vs the reference shim', () => {
       async (rt) => {
         const id = uid(rt, 'cat');
         const r = await ctr(
-          ['run', '--rm', '--runtime', RUNTIMES[rt], image, id, 'head', '-n', '2'],
+          ['run', '--rm', '--runtime', RUNTIMES[rt], h.image, id, 'head', '-n', '2'],
           { input },
         );
         return { stdout: r.stdout, code: r.exitCode };
@@ -156,40 +86,24 @@ describe('differential: ours vs the reference shim', () => {
     await differential(
       async (rt) => {
         const id = uid(rt, 'sig');
-        await runDetached(rt, id, ['sleep', '1000']);
-        const exec = execa(
-          'ctr',
-          [
-            '--address',
-            cd.address,
-            '--namespace',
-            cd.namespace,
-            'task',
-            'exec',
-            '--exec-id',
-            'e1',
-            id,
-            'sleep',
-            '1000',
-          ],
-          { reject: false },
-        );
-        await waitFor(() => topicsFor(id).includes('/tasks/exec-started'), 10000, 50);
+        await h.runDetached(rt, id, ['sleep', '1000']);
+        const exec = h.ctrBackground(['task', 'exec', '--exec-id', 'e1', id, 'sleep', '1000']);
+        await waitFor(() => h.topicsFor(id).includes('/tasks/exec-started'), 10000, 50);
         const term = await ctr(['task', 'kill', '--exec-id', 'e1', '-s', 'SIGTERM', id]);
         const execResult = await exec;
         const kill = await ctr(['task', 'kill', '-s', 'SIGKILL', id]);
-        await waitFor(async () => (await taskStatus(id)) === 'STOPPED', 10000, 50);
+        await waitFor(async () => (await h.taskStatus(id)) === 'STOPPED', 10000, 50);
         const del = await ctr(['task', 'delete', id]);
         await ctr(['container', 'delete', id]);
-        const topics = await waitTopics(id, 7);
+        const topics = await h.waitTopics(id, 7);
         return {
           term: term.exitCode,
           execCode: execResult.exitCode,
           kill: kill.exitCode,
           deleteCode: del.exitCode,
-          execExit: eventFor(id, '/tasks/exit', 'e1')['exit_status'],
-          initExit: eventFor(id, '/tasks/exit', id)['exit_status'],
-          deleteStatus: eventFor(id, '/tasks/delete')['exit_status'],
+          execExit: h.eventFor(id, '/tasks/exit', 'e1')['exit_status'],
+          initExit: h.eventFor(id, '/tasks/exit', id)['exit_status'],
+          deleteStatus: h.eventFor(id, '/tasks/delete')['exit_status'],
           topics,
         };
       },
@@ -218,13 +132,13 @@ describe('differential: ours vs the reference shim', () => {
     await differential(
       async (rt) => {
         const id = uid(rt, 'detached');
-        await runDetached(rt, id, ['sleep', '1000']);
-        const running = await taskStatus(id);
+        await h.runDetached(rt, id, ['sleep', '1000']);
+        const running = await h.taskStatus(id);
         const pids = await ctr(['task', 'ps', id]);
         const kill = await ctr(['task', 'kill', '-s', 'SIGKILL', id]);
-        await waitFor(async () => (await taskStatus(id)) === 'STOPPED', 10000, 50);
+        await waitFor(async () => (await h.taskStatus(id)) === 'STOPPED', 10000, 50);
         const del = await ctr(['task', 'delete', id]);
-        const gone = await taskStatus(id);
+        const gone = await h.taskStatus(id);
         const cdel = await ctr(['container', 'delete', id]);
         return {
           running,
@@ -233,7 +147,7 @@ describe('differential: ours vs the reference shim', () => {
           del: del.exitCode,
           gone,
           cdel: cdel.exitCode,
-          topics: await waitTopics(id, 4),
+          topics: await h.waitTopics(id, 4),
         };
       },
       {
@@ -260,7 +174,7 @@ describe('differential: ours vs the reference shim', () => {
                 '--rm',
                 '--runtime',
                 RUNTIMES[rt],
-                image,
+                h.image,
                 id,
                 'sh',
                 '-c',
@@ -282,23 +196,22 @@ describe('differential: ours vs the reference shim', () => {
     await differential(
       async (rt) => {
         const id = uid(rt, 'restart');
-        const initPid = await runDetached(rt, id, [
+        const initPid = await h.runDetached(rt, id, [
           'sh',
           '-c',
           'while true; do echo tick; sleep 0.2; done',
         ]);
         const shimPid = parentOf(initPid);
-        await cd.kill9();
+        await h.cd.kill9();
         await new Promise((r) => setTimeout(r, 1500));
         const aliveDuringOutage = isAlive(initPid) && parentOf(initPid) === shimPid;
-        await cd.restart();
-        events.close();
-        events = subscribeEvents(cd.address, ['topic~="/tasks/"']);
-        await events.ready;
-        const afterRestart = await taskStatus(id);
+        await h.cd.restart();
+        h.events.close();
+        await h.subscribe();
+        const afterRestart = await h.taskStatus(id);
         const sameShim = parentOf(initPid) === shimPid && isAlive(shimPid);
         await ctr(['task', 'kill', '-s', 'SIGKILL', id]);
-        const exit = await events.waitFor(
+        const exit = await h.events.waitFor(
           (e) => e.topic === '/tasks/exit' && e.payload['container_id'] === id,
           10000,
         );
@@ -321,25 +234,25 @@ describe('differential: ours vs the reference shim', () => {
     await differential(
       async (rt) => {
         const id = uid(rt, 'shimkill');
-        const initPid = await runDetached(rt, id, ['sleep', '1000']);
+        const initPid = await h.runDetached(rt, id, ['sleep', '1000']);
         const shimPid = parentOf(initPid);
         process.kill(shimPid, 'SIGKILL');
-        const exit = await events.waitFor(
+        const exit = await h.events.waitFor(
           (e) => e.topic === '/tasks/exit' && e.payload['container_id'] === id,
           15000,
         );
-        await events.waitFor(
+        await h.events.waitFor(
           (e) => e.topic === '/tasks/delete' && e.payload['container_id'] === id,
           15000,
         );
         await waitFor(() => !isAlive(initPid), 10000, 50);
-        const status = await taskStatus(id);
+        const status = await h.taskStatus(id);
         await ctr(['container', 'delete', id]);
         return {
           exitStatus: exit.payload['exit_status'],
           status,
           containerAlive: isAlive(initPid),
-          mounts: mountsUnder(`${cd.state}/io.containerd.runtime.v2.task/${cd.namespace}/${id}`)
+          mounts: mountsUnder(`${h.cd.state}/io.containerd.runtime.v2.task/${h.cd.namespace}/${id}`)
             .length,
         };
       },
@@ -347,22 +260,5 @@ describe('differential: ours vs the reference shim', () => {
     );
   });
 
-  test('no zombies or leftover mounts', async () => {
-    await waitFor(() => zombieChildren(process.pid) === 0, 5000, 50);
-    assert.equal(mountsUnder(`${cd.state}/io.containerd.runtime.v2.task`).length, 0);
-  });
+  test('no zombies or leftover mounts', h.assertClean);
 });
-
-function parentOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}

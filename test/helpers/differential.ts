@@ -1,0 +1,176 @@
+// The differential harness: one private containerd per test file, an event subscriber, and the
+// helpers every scenario needs. A scenario is a function of the runtime name that returns what a
+// user would observe; `differential` runs it under the reference shim and ours and requires the
+// two observations to be equal (and equal to the expected value, so a shared bug cannot pass).
+import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execa } from 'execa';
+import { startContainerd, type Containerd, type CtrResult } from './containerd.js';
+import { ensureBusyboxImage } from './image.js';
+import { subscribeEvents, type DecodedEvent, type EventStream } from './events.js';
+import { mountsUnder, waitFor, zombieChildren } from './leaks.js';
+
+export const RUNTIMES = {
+  reference: 'io.containerd.runc.v2',
+  ours: 'io.containerd.tsshim.v2',
+} as const;
+export type RuntimeName = keyof typeof RUNTIMES;
+
+export const FULL_LIFECYCLE = ['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete'];
+
+/** Runs one scenario under both runtimes and checks their observations are equal. */
+export async function differential<T>(
+  scenario: (runtime: RuntimeName) => Promise<T>,
+  expected?: T,
+): Promise<void> {
+  const reference = await scenario('reference');
+  const ours = await scenario('ours');
+  assert.deepEqual(ours, reference, 'our shim differs from the reference');
+  if (expected !== undefined) assert.deepEqual(ours, expected);
+}
+
+export class Harness {
+  cd!: Containerd;
+  image = '';
+  events!: EventStream;
+  #seq = 0;
+
+  async setUp(): Promise<void> {
+    this.cd = await startContainerd();
+    this.image = await ensureBusyboxImage(this.cd);
+    await this.subscribe();
+  }
+
+  async tearDown(): Promise<void> {
+    this.events.close();
+    await this.cd.stop();
+  }
+
+  /** A fresh event subscription (after a containerd restart the old stream is dead). */
+  async subscribe(): Promise<void> {
+    this.events = subscribeEvents(this.cd.address, ['topic~="/tasks/"']);
+    await this.events.ready;
+  }
+
+  uid(runtime: RuntimeName, name: string): string {
+    return `${name}-${runtime}-${process.pid}-${++this.#seq}`;
+  }
+
+  ctr(args: string[], opts?: { input?: string; timeoutMs?: number }): Promise<CtrResult> {
+    return this.cd.ctr(args, { reject: false, ...opts });
+  }
+
+  /** A long-running `ctr` (attached run, exec) whose result the scenario awaits later. */
+  async ctrBackground(args: string[]): Promise<CtrResult> {
+    const r = await execa(
+      'ctr',
+      ['--address', this.cd.address, '--namespace', this.cd.namespace, ...args],
+      { reject: false },
+    );
+    return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
+  }
+
+  /** Events of one container, in order. */
+  eventsFor(id: string): DecodedEvent[] {
+    return this.events.events.filter((e) => e.payload['container_id'] === id);
+  }
+
+  topicsFor(id: string): string[] {
+    return this.eventsFor(id).map((e) => e.topic);
+  }
+
+  eventFor(id: string, topic: string, execId?: string): Record<string, unknown> {
+    const found = this.eventsFor(id).find(
+      (e) => e.topic === topic && (execId === undefined || e.payload['id'] === execId),
+    );
+    assert.ok(found, `no ${topic} event for ${id}`);
+    return found.payload;
+  }
+
+  async waitTopics(id: string, count: number): Promise<string[]> {
+    await waitFor(() => this.topicsFor(id).length >= count, 20000, 50);
+    return this.topicsFor(id);
+  }
+
+  async waitEvent(id: string, topic: string, timeoutMs = 15000): Promise<DecodedEvent> {
+    return this.events.waitFor(
+      (e) => e.topic === topic && e.payload['container_id'] === id,
+      timeoutMs,
+    );
+  }
+
+  /** The STATUS column of `ctr task ls`, or ABSENT. */
+  async taskStatus(id: string): Promise<string> {
+    const { stdout } = await this.ctr(['task', 'ls']);
+    const line = stdout.split('\n').find((l) => l.split(/\s+/)[0] === id);
+    return line?.trim().split(/\s+/)[2] ?? 'ABSENT';
+  }
+
+  async waitStatus(id: string, status: string, timeoutMs = 10000): Promise<void> {
+    await waitFor(async () => (await this.taskStatus(id)) === status, timeoutMs, 50);
+  }
+
+  /** `ctr run -d`, waits until RUNNING, returns the init pid. */
+  async runDetached(
+    rt: RuntimeName,
+    id: string,
+    args: string[],
+    runFlags: string[] = [],
+  ): Promise<number> {
+    const run = await this.ctr([
+      'run',
+      '-d',
+      ...runFlags,
+      '--runtime',
+      RUNTIMES[rt],
+      this.image,
+      id,
+      ...args,
+    ]);
+    assert.equal(run.exitCode, 0, run.stderr);
+    await this.waitStatus(id, 'RUNNING');
+    const line = (await this.ctr(['task', 'ls'])).stdout
+      .split('\n')
+      .find((l) => l.startsWith(`${id} `));
+    return Number(line?.trim().split(/\s+/)[1]);
+  }
+
+  /** `ctr run --rm` to completion. */
+  run(
+    rt: RuntimeName,
+    id: string,
+    args: string[],
+    runFlags: string[] = [],
+    input?: string,
+  ): Promise<CtrResult> {
+    return this.ctr(
+      ['run', '--rm', ...runFlags, '--runtime', RUNTIMES[rt], this.image, id, ...args],
+      {
+        ...(input === undefined ? {} : { input }),
+      },
+    );
+  }
+
+  /** SIGKILL, wait for STOPPED, delete task and container; returns the task delete result. */
+  async destroy(id: string): Promise<CtrResult> {
+    await this.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+    await this.waitStatus(id, 'STOPPED').catch(() => undefined);
+    const del = await this.ctr(['task', 'delete', id]);
+    await this.ctr(['container', 'delete', id]);
+    return del;
+  }
+
+  /** No zombie children of the test process, and no rootfs mounts left by either shim. */
+  assertClean = async (): Promise<void> => {
+    await waitFor(() => zombieChildren(process.pid) === 0, 5000, 50);
+    assert.equal(mountsUnder(`${this.cd.state}/io.containerd.runtime.v2.task`).length, 0);
+  };
+}
+
+/** A harness set up before this file's tests and torn down after them. */
+export function useHarness(): Harness {
+  const h = new Harness();
+  before(() => h.setUp());
+  after(() => h.tearDown());
+  return h;
+}
