@@ -47,7 +47,7 @@ export class Container {
     readonly runc: Runc,
     rootfsMounted: boolean,
   ) {
-    this.init = new Process(config.id, config.stdio);
+    this.init = new Process(config.id, config.stdio, 'init');
     this.#rootfsMounted = rootfsMounted;
     let privatePid = false;
     try {
@@ -158,7 +158,7 @@ export class Container {
     if (status !== 'created' && status !== 'running') {
       throw new ShimError('unknown', `cannot exec in a ${status} state`);
     }
-    const exec = new Process(execId, stdio);
+    const exec = new Process(execId, stdio, 'exec');
     this.execs.set(execId, exec);
     this.#execSpecs.set(execId, spec);
     return exec;

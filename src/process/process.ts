@@ -11,6 +11,27 @@ export interface ExitInfo {
   at: Date;
 }
 
+export type ProcessRole = 'init' | 'exec';
+
+/**
+ * How the reference words the init's state errors where it departs from the generic
+ * "cannot <op> a <state> process" (its init_state.go); users and tests match on these texts.
+ */
+const INIT_STATE_ERRORS: Partial<Record<ProcessStatus, Record<string, string>>> = {
+  created: {
+    pause: 'cannot pause task in created state',
+    resume: 'cannot resume task in created state',
+    checkpoint: 'cannot checkpoint a task in created state',
+  },
+  paused: { pause: 'cannot pause a paused container' },
+  stopped: {
+    pause: 'cannot pause a stopped container',
+    resume: 'cannot resume a stopped container',
+    update: 'cannot update a stopped container',
+    checkpoint: 'cannot checkpoint a stopped container',
+  },
+};
+
 export class Process {
   pid = 0;
   status: ProcessStatus = 'created';
@@ -22,6 +43,7 @@ export class Process {
     /** Container id for the init process, exec id for an exec. */
     readonly id: string,
     readonly stdio: Stdio,
+    readonly role: ProcessRole,
   ) {}
 
   get exited(): Promise<ExitInfo> {
@@ -40,6 +62,7 @@ export class Process {
   assertStatus(op: string, allowed: readonly ProcessStatus[]): void {
     if (allowed.includes(this.status)) return;
     if (this.status === 'deleted') throw new ShimError('not-found', `process ${this.id} deleted`);
-    throw new ShimError('unknown', `cannot ${op} a ${this.status} process`);
+    const worded = this.role === 'init' ? INIT_STATE_ERRORS[this.status]?.[op] : undefined;
+    throw new ShimError('unknown', worded ?? `cannot ${op} a ${this.status} process`);
   }
 }

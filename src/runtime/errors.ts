@@ -8,6 +8,8 @@ export class RuncError extends Error {
     readonly exitStatus: number,
     readonly stderr: string,
     readonly lastLogError: string,
+    /** The runtime subcommand (`create`, `exec`, ...), for "OCI runtime <command> failed". */
+    readonly command: string = argv[0] ?? '',
   ) {
     const detail = lastLogError || stderr.trim() || `exit status ${exitStatus}`;
     super(detail);

@@ -64,6 +64,7 @@ export class Runc {
         result.status,
         result.stderr.toString(),
         await lastLogError(this.config.logPath),
+        args[0],
       );
     }
     return result.stdout;
@@ -75,7 +76,7 @@ export class Runc {
     const child = this.monitor.spawn({ file: this.#file, argv: [this.#file, ...argv], fds: stdio });
     const exit = await child.exited;
     if (exit.status !== 0) {
-      throw new RuncError(argv, exit.status, '', await lastLogError(this.config.logPath));
+      throw new RuncError(argv, exit.status, '', await lastLogError(this.config.logPath), args[0]);
     }
   }
 

@@ -17,6 +17,6 @@ export function toTtrpcError(err: unknown): TtrpcError {
   if (err instanceof TtrpcError) return err;
   if (isShimError(err)) return new TtrpcError(CODES[err.kind], err.message);
   if (err instanceof RuncError)
-    return new TtrpcError(Code.Unknown, `OCI runtime failed: ${err.message}`);
+    return new TtrpcError(Code.Unknown, `OCI runtime ${err.command} failed: ${err.message}`);
   return new TtrpcError(Code.Unknown, errorMessage(err));
 }
