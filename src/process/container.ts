@@ -186,7 +186,13 @@ export class Container {
       } catch {
         // No dump.log (CRIU never ran): the message still names where it would be.
       }
-      throw new ShimError('unknown', `${criuError(err)} path= ${dumpLog}`, { cause: err });
+      throw new ShimError(
+        'unknown',
+        `${criuError(err, this.runc.config.binary)} path= ${dumpLog}`,
+        {
+          cause: err,
+        },
+      );
     } finally {
       if (opts.workPath === '') rmSync(work, { recursive: true, force: true });
     }
@@ -329,11 +335,11 @@ export class Container {
   }
 }
 
-/** The reference's message: `exit status N: <first line of runc's output>`. */
-function criuError(err: unknown): string {
+/** go-runc's wording, cut to its first line as the reference does. */
+function criuError(err: unknown, binary: string): string {
   const text =
     err instanceof RuncError
-      ? `exit status ${String(err.exitStatus)}: ${err.stderr}`
+      ? `${binary} did not terminate successfully: exit status ${String(err.exitStatus)}: ${err.stderr}`
       : err instanceof Error
         ? err.message
         : String(err);
