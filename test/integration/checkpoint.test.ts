@@ -29,7 +29,7 @@ function wrapperFlags(rt: RuntimeName, rec: RuncRecorder): string[] {
 
 async function criuCheck(): Promise<{ ok: boolean; reason: string }> {
   const r = await execa('criu', ['check'], { reject: false, all: true });
-  const errors = (r.all ?? '').split('\n').filter((l) => l.startsWith('Error'));
+  const errors = r.all.split('\n').filter((l) => l.startsWith('Error'));
   return { ok: r.exitCode === 0, reason: `criu check fails on this host: ${errors.at(-1) ?? ''}` };
 }
 
@@ -41,9 +41,10 @@ async function taskPid(id: string): Promise<number> {
 /** Topics of one container with the payload fields that matter, paths normalised. */
 function eventSummary(id: string, subs: Record<string, string>): string[] {
   return h.eventsFor(id).map((e) => {
-    let text = `${e.topic}`;
+    let text = e.topic;
     if (e.topic === '/tasks/create') {
-      const cp = String(e.payload['checkpoint'] ?? '').replace(CHECKPOINT_DIR, '<checkpoint>');
+      const raw = e.payload['checkpoint'];
+      const cp = (typeof raw === 'string' ? raw : '').replace(CHECKPOINT_DIR, '<checkpoint>');
       text += ` checkpoint=${cp} pid=${Number(e.payload['pid'] ?? 0) > 0 ? 'N' : '0'}`;
     }
     if (e.topic === '/tasks/start') text += ` pid>0=${String(Number(e.payload['pid']) > 0)}`;
