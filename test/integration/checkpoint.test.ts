@@ -10,7 +10,9 @@
 // reports itself skipped, with the reason, where the host decides it cannot run.
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { containerd } from '../../src/gen/proto.js';
+import { Client } from '../../src/ttrpc/index.js';
 import { execa } from 'execa';
 import { differential, useHarness, type RuntimeName } from '../helpers/differential.js';
 import { RuncRecorder } from '../helpers/runc-recorder.js';
@@ -51,6 +53,25 @@ function eventSummary(id: string, subs: Record<string, string>): string[] {
     for (const [from, to] of Object.entries(subs)) text = text.split(from).join(to);
     return text;
   });
+}
+
+/** Calls the shim's Task/Checkpoint directly, as containerd's tasks service would. */
+async function checkpointRpc(
+  id: string,
+  path: string,
+  options: { type_url: string; value: Uint8Array },
+): Promise<void> {
+  const address = readFileSync(`${bundleOf(id)}/address`, 'utf8');
+  const client = await Client.connect(address);
+  try {
+    const req = containerd.task.v2.CheckpointTaskRequest.encode({ id, path, options }).finish();
+    await client.call('containerd.task.v2.Task', 'Checkpoint', req, {
+      metadata: { 'containerd-namespace': h.cd.namespace },
+      timeoutMs: 30000,
+    });
+  } finally {
+    client.close();
+  }
 }
 
 describe('checkpoint / restore', () => {
@@ -124,6 +145,76 @@ describe('checkpoint / restore', () => {
           '/tasks/exit',
           '/tasks/delete',
         ],
+      },
+    );
+  });
+
+  // ctr 1.6 cannot send exit/open_tcp/... for a non-runc runtime name, so this calls the shims'
+  // Checkpoint RPC directly: the reference gets containerd.runc.v1.CheckpointOptions (the only
+  // type it decodes), ours the containerd.linux.runc.CheckpointOptions that 1.6/1.7 clients send
+  // for other runtime names (fields 8/9 swapped). Both must run the same `runc checkpoint`.
+  test('checkpoint options reach runc (exit, tcp, unix sockets, shell job, empty ns, work path)', async () => {
+    await differential(
+      async (rt) => {
+        const rec = new RuncRecorder({ fakeCriu: true });
+        const image = mkdtempSync('/tmp/ckpt-image-');
+        const work = mkdtempSync('/tmp/ckpt-work-');
+        const id = h.uid(rt, 'cpopts');
+        try {
+          await h.runDetached(rt, id, ['sleep', '1000'], wrapperFlags(rt, rec));
+          const fields = {
+            exit: true,
+            open_tcp: true,
+            external_unix_sockets: true,
+            terminal: true,
+            file_locks: true,
+            empty_namespaces: ['network'],
+            cgroups_mode: 'soft',
+            image_path: '/ignored/by/the/shim',
+            work_path: work,
+          };
+          await checkpointRpc(
+            id,
+            image,
+            rt === 'reference'
+              ? {
+                  type_url: 'containerd.runc.v1.CheckpointOptions',
+                  value: containerd.runc.v1.CheckpointOptions.encode(fields).finish(),
+                }
+              : {
+                  type_url: 'containerd.linux.runc.CheckpointOptions',
+                  value: containerd.linux.runc.CheckpointOptions.encode(fields).finish(),
+                },
+          );
+          // exit: the (emulated) dump stops the container.
+          const exit = await h.events.waitFor(
+            (e) => e.topic === '/tasks/exit' && e.payload['id'] === id,
+            20000,
+          );
+          const marker = existsSync(`${image}/fake-criu-dump`);
+          const workKept = existsSync(work);
+          await h.ctr(['task', 'delete', id]);
+          await h.ctr(['container', 'delete', id]);
+          const checkpoint = rec
+            .normalized({
+              [bundleOf(id)]: '<bundle>',
+              [image]: '<image>',
+              [work]: '<work>',
+              [id]: '<id>',
+            })
+            .find((c) => c.includes(' checkpoint '));
+          return { checkpoint, marker, workKept, exitStatus: exit.payload['exit_status'] };
+        } finally {
+          rec.remove();
+          rmSync(image, { recursive: true, force: true });
+          rmSync(work, { recursive: true, force: true });
+        }
+      },
+      {
+        checkpoint: `${GLOBALS} checkpoint --image-path <image> --work-path <work> --tcp-established --ext-unix-sk --shell-job --file-locks --empty-ns network <id>`,
+        marker: true,
+        workKept: true,
+        exitStatus: 137,
       },
     );
   });
