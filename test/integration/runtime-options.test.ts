@@ -9,7 +9,7 @@
 //    runtimeoptions.v1.Options{config_path}; the shim reads the TOML file.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { differential, RUNTIMES, useHarness, type RuntimeName } from '../helpers/differential.js';
 import { RuncRecorder } from '../helpers/runc-recorder.js';
@@ -79,6 +79,115 @@ describe('runtime options', () => {
         ],
       },
     );
+  });
+
+  test('Root (--runc-root) reaches runc as --root <root>/<namespace>', async () => {
+    await differential(
+      async (rt) => {
+        const rec = new RuncRecorder();
+        const root = `${rec.dir}/state`;
+        try {
+          const id = h.uid(rt, 'root');
+          const flags =
+            rt === 'reference'
+              ? ['--runc-binary', rec.bin, '--runc-root', root]
+              : ['--runtime-config-path', rec.toml(`Root = "${root}"\n`)];
+          await h.runDetached(rt, id, ['sleep', '1000'], flags);
+          const stateKept = existsSync(`${root}/default/${id}/state.json`);
+          await h.destroy(id);
+          await waitFor(() => rec.calls().some((c) => c.includes('--force')), 20000);
+          return {
+            stateKept,
+            calls: rec.normalized({ [bundleOf(id)]: '<bundle>', [root]: '<root>', [id]: '<id>' }),
+          };
+        } finally {
+          rec.remove();
+        }
+      },
+      {
+        stateKept: true,
+        calls: [
+          'create --bundle <bundle> --pid-file <bundle>/init.pid <id>',
+          'start <id>',
+          'kill <id> 9',
+          'delete <id>',
+          'delete --force <id>',
+        ].map((c) => `--root <root>/default --log <bundle>/log.json --log-format json ${c}`),
+      },
+    );
+  });
+
+  // ctr accepts --runc-systemd-cgroup only for io.containerd.runc.v2 and wants a systemd style
+  // --cgroup with it; both runtimes get the same --cgroup. Whether runc can reach systemd here is
+  // not the point: only the global flags of the first call are compared.
+  test('SystemdCgroup reaches runc as the global --systemd-cgroup', async () => {
+    await differential(
+      async (rt) => {
+        const rec = new RuncRecorder();
+        try {
+          const id = h.uid(rt, 'systemd');
+          const flags =
+            rt === 'reference'
+              ? ['--runc-binary', rec.bin, '--runc-systemd-cgroup']
+              : ['--runtime-config-path', rec.toml('SystemdCgroup = true\n')];
+          flags.push('--cgroup', `system.slice:tsshim-test:${id}`);
+          const run = await h.ctr([
+            'run',
+            '-d',
+            ...flags,
+            '--runtime',
+            RUNTIMES[rt],
+            h.image,
+            id,
+            'sleep',
+            '1000',
+          ]);
+          const first = rec.calls()[0] ?? [];
+          assert.equal(rec.calls().length > 0, true, run.stderr);
+          await h.destroy(id);
+          return first
+            .slice(0, first.indexOf('create') + 1)
+            .map((a) => a.replace(bundleOf(id), '<bundle>'));
+        } finally {
+          rec.remove();
+        }
+      },
+      [
+        '--root',
+        '/run/containerd/runc/default',
+        '--log',
+        '<bundle>/log.json',
+        '--log-format',
+        'json',
+        '--systemd-cgroup',
+        'create',
+      ],
+    );
+  });
+
+  // ctr 1.6 has no way to give the reference a CRIU path, so this is ours alone. The `delete`
+  // action's `delete --force` is left out: the reference builds that runc without a CRIU path too.
+  test('CriuPath reaches every runc call as the global --criu (ours)', async () => {
+    const rec = new RuncRecorder();
+    try {
+      const id = h.uid('ours', 'criu');
+      await h.runDetached(
+        'ours',
+        id,
+        ['sleep', '1000'],
+        ['--runtime-config-path', rec.toml('CriuPath = "/usr/sbin/criu"\n')],
+      );
+      await h.destroy(id);
+      const calls = rec
+        .normalized({ [bundleOf(id)]: '<bundle>', [id]: '<id>' })
+        .filter((c) => !c.endsWith('delete --force <id>'));
+      assert.ok(calls.length >= 4, calls.join('\n'));
+      for (const c of calls) {
+        assert.ok(c.startsWith(`${GLOBALS} --criu /usr/sbin/criu `), `no --criu in: ${c}`);
+      }
+    } finally {
+      rec.remove();
+    }
   });
 
   // ctr sends --no-pivot as task options (runc.v1.Options for the reference, the older
