@@ -175,7 +175,13 @@ export class Container {
    * failure CRIU's dump.log is kept as `<bundle>/criu-dump.log` and named in the error.
    */
   async checkpoint(imagePath: string, opts: CheckpointOptions): Promise<void> {
-    this.init.assertStatus('checkpoint', ['running', 'paused']);
+    // The reference's wording per state (pausing counts as running there).
+    const status = this.init.status;
+    if (status === 'created')
+      throw new ShimError('unknown', 'cannot checkpoint a task in created state');
+    if (status === 'stopped')
+      throw new ShimError('unknown', 'cannot checkpoint a stopped container');
+    this.init.assertStatus('checkpoint', ['running', 'pausing', 'paused']);
     const work = opts.workPath || join(this.workDir, 'criu-work');
     try {
       await this.runc.checkpoint(this.id, { ...opts, imagePath, workPath: work });

@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { containerd } from '../../src/gen/proto.js';
 import { Client } from '../../src/ttrpc/index.js';
 import { execa } from 'execa';
-import { differential, useHarness, type RuntimeName } from '../helpers/differential.js';
+import { differential, RUNTIMES, useHarness, type RuntimeName } from '../helpers/differential.js';
 import { RuncRecorder } from '../helpers/runc-recorder.js';
 import { waitFor } from '../helpers/leaks.js';
 
@@ -59,12 +59,16 @@ function eventSummary(id: string, subs: Record<string, string>): string[] {
 async function checkpointRpc(
   id: string,
   path: string,
-  options: { type_url: string; value: Uint8Array },
+  options?: { type_url: string; value: Uint8Array },
 ): Promise<void> {
   const address = readFileSync(`${bundleOf(id)}/address`, 'utf8');
   const client = await Client.connect(address);
   try {
-    const req = containerd.task.v2.CheckpointTaskRequest.encode({ id, path, options }).finish();
+    const req = containerd.task.v2.CheckpointTaskRequest.encode({
+      id,
+      path,
+      ...(options ? { options } : {}),
+    }).finish();
     await client.call('containerd.task.v2.Task', 'Checkpoint', req, {
       metadata: { 'containerd-namespace': h.cd.namespace },
       timeoutMs: 30000,
@@ -216,6 +220,31 @@ describe('checkpoint / restore', () => {
         workKept: true,
         exitStatus: 137,
       },
+    );
+  });
+
+  test('checkpoint of a stopped task is refused with the reference wording', async () => {
+    await differential(
+      async (rt) => {
+        const id = h.uid(rt, 'cpstopped');
+        const run = await h.ctr(['run', '-d', '--runtime', RUNTIMES[rt], h.image, id, 'true']);
+        assert.equal(run.exitCode, 0, run.stderr);
+        await h.waitStatus(id, 'STOPPED');
+        const image = mkdtempSync('/tmp/ckpt-image-');
+        try {
+          // No options, as containerd sends when the client gave none.
+          await checkpointRpc(id, image);
+          return { refused: false, code: 0, message: '' };
+        } catch (err) {
+          const e = err as { code?: number; message?: string };
+          return { refused: true, code: e.code, message: e.message };
+        } finally {
+          rmSync(image, { recursive: true, force: true });
+          await h.ctr(['task', 'delete', id]);
+          await h.ctr(['container', 'delete', id]);
+        }
+      },
+      { refused: true, code: 2, message: 'cannot checkpoint a stopped container' },
     );
   });
 
