@@ -319,6 +319,9 @@ export class Container {
   }
 
   async pause(): Promise<void> {
+    // The reference's wording for a created (or created-from-checkpoint) task.
+    if (this.init.status === 'created')
+      throw new ShimError('unknown', 'cannot pause task in created state');
     this.init.assertStatus('pause', ['running']);
     this.init.status = 'pausing';
     try {
@@ -331,6 +334,8 @@ export class Container {
   }
 
   async resume(): Promise<void> {
+    if (this.init.status === 'created')
+      throw new ShimError('unknown', 'cannot resume task in created state');
     this.init.assertStatus('resume', ['paused']);
     await this.runc.resume(this.id);
     if (this.init.status === 'paused') this.init.status = 'running';

@@ -10,7 +10,7 @@
 // reports itself skipped, with the reason, where the host decides it cannot run.
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { containerd } from '../../src/gen/proto.js';
 import { Client } from '../../src/ttrpc/index.js';
 import { execa } from 'execa';
@@ -53,6 +53,27 @@ function eventSummary(id: string, subs: Record<string, string>): string[] {
     for (const [from, to] of Object.entries(subs)) text = text.split(from).join(to);
     return text;
   });
+}
+
+/** One Task API call on the shim serving `id`; resolves to `ok` or the status it failed with. */
+async function taskRpc(
+  id: string,
+  method: string,
+  payload: Uint8Array,
+): Promise<{ ok: true; reply: Uint8Array } | { ok: false; code: number; message: string }> {
+  const client = await Client.connect(readFileSync(`${bundleOf(id)}/address`, 'utf8'));
+  try {
+    const reply = await client.call('containerd.task.v2.Task', method, payload, {
+      metadata: { 'containerd-namespace': h.cd.namespace },
+      timeoutMs: 30000,
+    });
+    return { ok: true, reply };
+  } catch (err) {
+    const e = err as { code?: number; message?: string };
+    return { ok: false, code: e.code ?? -1, message: e.message ?? '' };
+  } finally {
+    client.close();
+  }
 }
 
 /** Calls the shim's Task/Checkpoint directly, as containerd's tasks service would. */
@@ -245,6 +266,87 @@ describe('checkpoint / restore', () => {
         }
       },
       { refused: true, code: 2, message: 'cannot checkpoint a stopped container' },
+    );
+  });
+
+  // ctr has no create-only restore (`ctr c restore --live` starts at once), so the
+  // created-from-checkpoint state is driven over the Task API of a running shim: a second
+  // container is created in it with `checkpoint` set and is never started.
+  test('created-from-checkpoint state machine (Task API, before Start)', async () => {
+    const v2 = containerd.task.v2;
+    await differential(
+      async (rt) => {
+        const host = h.uid(rt, 'cphost');
+        const id = h.uid(rt, 'cpcreated');
+        await h.runDetached(rt, host, ['sleep', '1000']);
+        const bundle = mkdtempSync('/tmp/ckpt-bundle-');
+        const image = mkdtempSync('/tmp/ckpt-image-');
+        try {
+          const spec = JSON.parse(readFileSync(`${bundleOf(host)}/config.json`, 'utf8')) as {
+            root: { path: string };
+          };
+          spec.root.path = `${bundleOf(host)}/rootfs`;
+          writeFileSync(`${bundle}/config.json`, JSON.stringify(spec));
+          const call = (method: string, payload: Uint8Array) => taskRpc(host, method, payload);
+          const outcome = (r: Awaited<ReturnType<typeof call>>) =>
+            r.ok ? 'ok' : `${String(r.code)} ${r.message}`;
+
+          const created = await call(
+            'Create',
+            v2.CreateTaskRequest.encode({ id, bundle, checkpoint: image }).finish(),
+          );
+          const createPid = created.ok ? v2.CreateTaskResponse.decode(created.reply).pid : -1;
+          const state = await call('State', v2.StateRequest.encode({ id }).finish());
+          const st = state.ok ? v2.StateResponse.decode(state.reply) : undefined;
+          const processSpec = {
+            args: ['true'],
+            cwd: '/',
+            env: ['PATH=/bin'],
+            user: { uid: 0, gid: 0 },
+          };
+          const exec = await call(
+            'Exec',
+            v2.ExecProcessRequest.encode({
+              id,
+              exec_id: 'e1',
+              spec: {
+                type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process',
+                value: Buffer.from(JSON.stringify(processSpec)),
+              },
+            }).finish(),
+          );
+          const pause = await call('Pause', v2.PauseRequest.encode({ id }).finish());
+          const checkpoint = await call(
+            'Checkpoint',
+            v2.CheckpointTaskRequest.encode({ id, path: image }).finish(),
+          );
+          const kill = await call('Kill', v2.KillRequest.encode({ id, signal: 9 }).finish());
+          const del = await call('Delete', v2.DeleteRequest.encode({ id }).finish());
+          const delPid = del.ok ? v2.DeleteResponse.decode(del.reply).pid : -1;
+          return {
+            create: [outcome(created), createPid],
+            state: [st?.status, st?.pid],
+            exec: outcome(exec),
+            pause: outcome(pause),
+            checkpoint: outcome(checkpoint),
+            kill: outcome(kill),
+            delete: [outcome(del), delPid],
+          };
+        } finally {
+          rmSync(bundle, { recursive: true, force: true });
+          rmSync(image, { recursive: true, force: true });
+          await h.destroy(host);
+        }
+      },
+      {
+        create: ['ok', 0],
+        state: [containerd.v1.types.Status.CREATED, 0],
+        exec: '2 cannot exec in a created state',
+        pause: '2 cannot pause task in created state',
+        checkpoint: '2 cannot checkpoint a task in created state',
+        kill: '5 no such container: not found',
+        delete: ['ok', 0],
+      },
     );
   });
 
