@@ -2,6 +2,9 @@
 // does. Unified mode: `/sys/fs/cgroup/<path>/cgroup.procs`. Legacy/hybrid: the `cgroup.procs` of
 // `<path>` in every v1 hierarchy where it exists (containerd's cgroups.Load skips the missing ones
 // and fails only when it exists in none). The cgroup is never created here.
+// Deliberate difference: the reference reads ShimCgroup only from containerd.runc.v1.Options; we
+// take it from every options type we decode, since 1.6/1.7 clients send linux.runc.CreateOptions
+// (or CRI a TOML config) for a runtime not named io.containerd.runc.*.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorMessage } from '../base/errors.js';
