@@ -174,6 +174,40 @@ describe('checkpoint / restore', () => {
     );
   });
 
+  // `ctr task checkpoint` sends empty runc.v1.CheckpointOptions to the reference and no options
+  // at all to ours (ctr fills them only for runc runtime names): both mean the defaults.
+  test('ctr task checkpoint (default options): same runc command lines', async () => {
+    await differential(
+      async (rt) => {
+        const rec = new RuncRecorder({ fakeCriu: true });
+        const id = h.uid(rt, 'tcp');
+        try {
+          await h.runDetached(rt, id, ['sleep', '1000'], wrapperFlags(rt, rec));
+          const cp = await h.ctr(['task', 'checkpoint', id]);
+          const ref = cp.stdout.trim();
+          const status = await h.taskStatus(id);
+          await h.destroy(id);
+          if (ref !== '') await h.ctr(['image', 'rm', ref]);
+          const calls = rec
+            .normalized({ [bundleOf(id)]: '<bundle>', [id]: '<id>' })
+            .filter((c) => / (pause|checkpoint|resume) /.test(c));
+          return { code: cp.exitCode, status, calls };
+        } finally {
+          rec.remove();
+        }
+      },
+      {
+        code: 0,
+        status: 'RUNNING',
+        calls: [
+          `${GLOBALS} pause <id>`,
+          `${GLOBALS} checkpoint --image-path <checkpoint> --work-path <bundle>/work/criu-work --leave-running <id>`,
+          `${GLOBALS} resume <id>`,
+        ],
+      },
+    );
+  });
+
   // ctr 1.6 cannot send exit/open_tcp/... for a non-runc runtime name, so this calls the shims'
   // Checkpoint RPC directly: the reference gets containerd.runc.v1.CheckpointOptions (the only
   // type it decodes), ours the containerd.linux.runc.CheckpointOptions that 1.6/1.7 clients send
