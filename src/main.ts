@@ -33,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
   switch (flags.action) {
     case 'start': {
       const { startAction } = await import('./shim/start.js');
-      await writeStdout(await startAction(flags));
+      await writeStdout(await startAction(flags, readStdin()));
       return 0;
     }
     case 'delete': {

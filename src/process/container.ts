@@ -1,13 +1,13 @@
 // A container: its init process, its execs, its rootfs and the OCI runtime that drives them.
 // Knows nothing of ttrpc or events: the task layer decides what to publish.
-import { rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ShimError, errorCode } from '../base/errors.js';
 import { ProcessIO } from '../io/process-io.js';
 import type { Stdio } from '../io/stdio.js';
 import type { Monitor } from '../reaper/monitor.js';
 import { Runc } from '../runtime/runc.js';
-import { killError } from '../runtime/errors.js';
+import { RuncError, killError } from '../runtime/errors.js';
 import {
   bundleFiles,
   bundlePath,
@@ -16,7 +16,7 @@ import {
   readSpec,
   saveRuntimeOptions,
 } from './bundle.js';
-import { runcRoot, type RuntimeOptions } from './options.js';
+import { runcRoot, type CheckpointOptions, type RuntimeOptions } from './options.js';
 import { Process } from './process.js';
 import { mountAll, unmountAll, type MountSpec } from './rootfs.js';
 
@@ -27,6 +27,9 @@ export interface CreateConfig {
   rootfs: MountSpec[];
   stdio: Stdio;
   options: RuntimeOptions;
+  /** Checkpoint image to restore from at Start ('' = a plain create). */
+  checkpoint?: string;
+  parentCheckpoint?: string;
 }
 
 /** How long Delete waits for output copies to drain (containerd 1.6's reference waits 2 s). */
@@ -41,6 +44,8 @@ export class Container {
   initExited = false;
   readonly privatePidNamespace: boolean;
   readonly #rootfsMounted: boolean;
+  /** Created from a checkpoint: Start runs `runc restore` instead of `runc start`. */
+  #restorePending: boolean;
 
   private constructor(
     readonly config: CreateConfig,
@@ -49,6 +54,7 @@ export class Container {
   ) {
     this.init = new Process(config.id, config.stdio, 'init');
     this.#rootfsMounted = rootfsMounted;
+    this.#restorePending = (config.checkpoint ?? '') !== '';
     let privatePid = false;
     try {
       privatePid = hasPrivatePidNamespace(readSpec(config.bundle));
@@ -66,6 +72,16 @@ export class Container {
     return this.config.bundle;
   }
 
+  /** True until a created-from-checkpoint container has been restored (its pid is 0 until then). */
+  get restorePending(): boolean {
+    return this.#restorePending;
+  }
+
+  /** The shim's working dir for this container: the bundle's `work` link (as the reference). */
+  get workDir(): string {
+    return join(this.bundle, 'work');
+  }
+
   /** Mounts the rootfs, sets up stdio and runs `runc create`; undoes all of it on failure. */
   static async create(
     config: CreateConfig,
@@ -79,6 +95,7 @@ export class Container {
         root: runcRoot(config.options, config.namespace),
         logPath: bundlePath(bundle, bundleFiles.runcLog),
         systemdCgroup: config.options.systemdCgroup,
+        criu: config.options.criuPath,
       },
       monitor,
       runcBinary,
@@ -95,6 +112,8 @@ export class Container {
       if (config.stdio.terminal) {
         throw new ShimError('not-implemented', 'terminal (console socket) support');
       }
+      // A restore only records its options here; the pipes wait for `runc restore` at Start.
+      if (container.restorePending) return container;
       await runc.create(config.id, {
         bundle,
         pidFile: bundlePath(bundle, bundleFiles.initPid),
@@ -115,8 +134,74 @@ export class Container {
 
   async start(): Promise<void> {
     this.init.assertStatus('start', ['created']);
+    if (this.#restorePending) {
+      await this.restore();
+      return;
+    }
     await this.runc.start(this.id);
     if (this.init.status === 'created') this.init.status = 'running';
+  }
+
+  /** `runc restore --detach` of the recorded checkpoint; on failure it stays restorable. */
+  private async restore(): Promise<void> {
+    const pidFile = bundlePath(this.bundle, bundleFiles.initPid);
+    const io = this.init.io;
+    try {
+      await this.runc.restore(this.id, {
+        imagePath: this.config.checkpoint ?? '',
+        workPath: this.config.options.criuWorkPath || this.workDir,
+        parentPath: this.config.parentCheckpoint ?? '',
+        pidFile,
+        bundle: this.bundle,
+        noPivot: this.config.options.noPivotRoot,
+        stdio: io?.childFds ?? [-1, -1, -1],
+      });
+    } catch (err) {
+      if (err instanceof RuncError) {
+        throw new ShimError('unknown', `OCI runtime restore failed: ${err.message}`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+    io?.closeChildEnds();
+    this.#restorePending = false;
+    this.init.pid = readPidFile(pidFile);
+    if (this.init.status === 'created') this.init.status = 'running';
+  }
+
+  /**
+   * `runc checkpoint` of the init. The default work dir `<work>/criu-work` is temporary; on
+   * failure CRIU's dump.log is kept as `<bundle>/criu-dump.log` and named in the error.
+   */
+  async checkpoint(imagePath: string, opts: CheckpointOptions): Promise<void> {
+    // The reference's wording per state (pausing counts as running there).
+    const status = this.init.status;
+    if (status === 'created')
+      throw new ShimError('unknown', 'cannot checkpoint a task in created state');
+    if (status === 'stopped')
+      throw new ShimError('unknown', 'cannot checkpoint a stopped container');
+    this.init.assertStatus('checkpoint', ['running', 'pausing', 'paused']);
+    const work = opts.workPath || join(this.workDir, 'criu-work');
+    try {
+      await this.runc.checkpoint(this.id, { ...opts, imagePath, workPath: work });
+    } catch (err) {
+      const dumpLog = join(this.bundle, 'criu-dump.log');
+      try {
+        copyFileSync(join(work, 'dump.log'), dumpLog);
+      } catch {
+        // No dump.log (CRIU never ran): the message still names where it would be.
+      }
+      throw new ShimError(
+        'unknown',
+        `${criuError(err, this.runc.config.binary)} path= ${dumpLog}`,
+        {
+          cause: err,
+        },
+      );
+    } finally {
+      if (opts.workPath === '') rmSync(work, { recursive: true, force: true });
+    }
   }
 
   /** Signals the init (or every process with `all`); NotFound once it is gone. */
@@ -155,6 +240,7 @@ export class Container {
   addExec(execId: string, stdio: Stdio, spec: object): Process {
     if (this.execs.has(execId)) throw new ShimError('already-exists', `id ${execId}`);
     const status = this.init.status;
+    if (this.#restorePending) throw new ShimError('unknown', 'cannot exec in a created state');
     if (status !== 'created' && status !== 'running') {
       throw new ShimError('unknown', `cannot exec in a ${status} state`);
     }
@@ -233,6 +319,9 @@ export class Container {
   }
 
   async pause(): Promise<void> {
+    // The reference's wording for a created (or created-from-checkpoint) task.
+    if (this.init.status === 'created')
+      throw new ShimError('unknown', 'cannot pause task in created state');
     this.init.assertStatus('pause', ['running']);
     this.init.status = 'pausing';
     try {
@@ -245,6 +334,8 @@ export class Container {
   }
 
   async resume(): Promise<void> {
+    if (this.init.status === 'created')
+      throw new ShimError('unknown', 'cannot resume task in created state');
     this.init.assertStatus('resume', ['paused']);
     await this.runc.resume(this.id);
     if (this.init.status === 'paused') this.init.status = 'running';
@@ -253,4 +344,15 @@ export class Container {
   async pids(): Promise<number[]> {
     return this.runc.ps(this.id);
   }
+}
+
+/** go-runc's wording, cut to its first line as the reference does. */
+function criuError(err: unknown, binary: string): string {
+  const text =
+    err instanceof RuncError
+      ? `${binary} did not terminate successfully: exit status ${String(err.exitStatus)}: ${err.stderr}`
+      : err instanceof Error
+        ? err.message
+        : String(err);
+  return text.split('\n')[0] ?? '';
 }

@@ -12,6 +12,8 @@ export interface RuncConfig {
   /** runc's `--log` file (JSON lines); its last error is used in error messages. */
   logPath: string;
   systemdCgroup: boolean;
+  /** CRIU binary for `--criu`; '' or absent lets runc pick. */
+  criu?: string;
 }
 
 /** Child stdio: fd numbers for the container's 0/1/2 (-1 = /dev/null). */
@@ -33,6 +35,54 @@ export interface ExecOptions {
   stdio: StdioFds;
 }
 
+export interface CheckpointArgs {
+  imagePath: string;
+  workPath: string;
+  /** Stop the container after the dump (no `--leave-running`). */
+  exit: boolean;
+  openTcp: boolean;
+  externalUnixSockets: boolean;
+  terminal: boolean;
+  fileLocks: boolean;
+  emptyNamespaces: string[];
+}
+
+export interface RestoreArgs {
+  imagePath: string;
+  /** '' omits `--work-path`. */
+  workPath: string;
+  parentPath: string;
+  pidFile: string;
+  bundle: string;
+  consoleSocket?: string | undefined;
+  noPivot: boolean;
+  stdio: StdioFds;
+}
+
+/** `checkpoint` arguments in go-runc's order: options, then the `--leave-running` action. */
+export function checkpointArgv(id: string, o: CheckpointArgs): string[] {
+  const args = ['checkpoint', '--image-path', o.imagePath, '--work-path', o.workPath];
+  if (o.openTcp) args.push('--tcp-established');
+  if (o.externalUnixSockets) args.push('--ext-unix-sk');
+  if (o.terminal) args.push('--shell-job');
+  if (o.fileLocks) args.push('--file-locks');
+  for (const ns of o.emptyNamespaces) args.push('--empty-ns', ns);
+  if (!o.exit) args.push('--leave-running');
+  return [...args, id];
+}
+
+/** `restore` arguments exactly as go-runc builds them (its `-no-subreaper` has one dash). */
+export function restoreArgv(id: string, o: RestoreArgs): string[] {
+  const args = ['restore', '--image-path', o.imagePath];
+  if (o.workPath !== '') args.push('--work-path', o.workPath);
+  if (o.parentPath !== '') args.push('--parent-path', o.parentPath);
+  args.push('--detach', '--pid-file', o.pidFile);
+  if (o.consoleSocket !== undefined) args.push('--console-socket', o.consoleSocket);
+  if (o.noPivot) args.push('--no-pivot');
+  args.push('-no-subreaper', '--bundle', o.bundle, id);
+  return args;
+}
+
 export class Runc {
   readonly #file: string;
 
@@ -46,6 +96,9 @@ export class Runc {
 
   private globalArgs(): string[] {
     const args = ['--root', this.config.root, '--log', this.config.logPath, '--log-format', 'json'];
+    if (this.config.criu !== undefined && this.config.criu !== '') {
+      args.push('--criu', this.config.criu);
+    }
     if (this.config.systemdCgroup) args.push('--systemd-cgroup');
     return args;
   }
@@ -86,6 +139,16 @@ export class Runc {
     if (opts.noPivot === true) args.push('--no-pivot');
     if (opts.noNewKeyring === true) args.push('--no-new-keyring');
     await this.runWithStdio([...args, id], opts.stdio);
+  }
+
+  /** CRIU dump; output is captured so a failure can quote CRIU's first line. */
+  async checkpoint(id: string, opts: CheckpointArgs): Promise<void> {
+    await this.run(checkpointArgv(id, opts));
+  }
+
+  /** CRIU restore, detached; the restored process gets the container's stdio. */
+  async restore(id: string, opts: RestoreArgs): Promise<void> {
+    await this.runWithStdio(restoreArgv(id, opts), opts.stdio);
   }
 
   async start(id: string): Promise<void> {

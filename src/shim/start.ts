@@ -3,9 +3,12 @@
 // containerd can connect the moment the address is printed.
 import { chmodSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { google } from '../gen/proto.js';
 import { native } from '../native/index.js';
 import { errorCode } from '../base/errors.js';
 import { readSpec, writeFileAtomic } from '../process/bundle.js';
+import { decodeRuntimeOptions } from '../task/options.js';
+import { joinShimCgroup } from './shim-cgroup.js';
 import { SOCKET_DIR, canConnect, socketAddress, socketPath } from './socket.js';
 import type { ShimFlags } from './flags.js';
 
@@ -42,7 +45,18 @@ async function listen(path: string): Promise<number | undefined> {
   return native.listenUnix(path, 1024);
 }
 
-export async function startAction(flags: ShimFlags): Promise<string> {
+/** The shim cgroup named by the runtime options on stdin, or ''. */
+function shimCgroupFrom(stdin: Buffer): string {
+  if (stdin.length === 0) return '';
+  try {
+    return decodeRuntimeOptions(google.protobuf.Any.decode(stdin)).shimCgroup;
+  } catch {
+    // Undecodable options are reported by Create, with a proper error.
+    return '';
+  }
+}
+
+export async function startAction(flags: ShimFlags, stdin: Buffer): Promise<string> {
   const bundle = process.cwd();
   const address = socketAddress(flags.address, flags.namespace, groupId(bundle, flags.id));
   const path = socketPath(address);
@@ -71,6 +85,8 @@ export async function startAction(flags: ShimFlags): Promise<string> {
       setsid: true,
     });
     writeAddress(bundle, address);
+    const cgroup = shimCgroupFrom(stdin);
+    if (cgroup !== '') joinShimCgroup(cgroup, pid);
     adjustOomScore(pid);
   } catch (err) {
     if (pid > 0) process.kill(pid, 'SIGKILL');

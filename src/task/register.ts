@@ -80,7 +80,9 @@ export function registerTaskService(server: Server, svc: TaskService, log: Logge
       svc.shutdown();
     }),
     Stats: notImplemented('Stats'),
-    Checkpoint: notImplemented('Checkpoint'),
+    Checkpoint: unary(log, 'Checkpoint', v2.CheckpointTaskRequest, undefined, (r) =>
+      svc.checkpoint(r),
+    ),
   };
   for (const name of TASK_SERVICES) server.register(name, methods);
 }

@@ -13,7 +13,7 @@ import { Container } from '../process/container.js';
 import type { Process, ProcessStatus } from '../process/process.js';
 import { saveInitExit } from '../process/bundle.js';
 import type { TaskEvents } from '../events/topics.js';
-import { decodeRuntimeOptions } from './options.js';
+import { decodeCheckpointOptions, decodeRuntimeOptions } from './options.js';
 
 type V2 = typeof containerd.task.v2;
 type Req<K extends keyof V2> = InstanceType<V2[K]>;
@@ -83,7 +83,6 @@ export class TaskService {
     if (this.#containers.has(req.id) || this.#creating.has(req.id)) {
       throw new ShimError('already-exists', `container ${req.id}`);
     }
-    if (req.checkpoint !== '') throw new ShimError('not-implemented', 'restore from checkpoint');
     const options = decodeRuntimeOptions(req.options);
     const stdio = {
       stdin: req.stdin,
@@ -106,12 +105,21 @@ export class TaskService {
         })),
         stdio,
         options,
+        checkpoint: req.checkpoint,
+        parentCheckpoint: req.parent_checkpoint,
       },
       this.deps.monitor,
       this.deps.resolveBinary(options.binaryName || 'runc'),
     ).finally(() => this.#creating.delete(req.id));
     this.#containers.set(req.id, container);
-    this.#running.set(container.init.pid, { container, process: container.init, held: undefined });
+    // A restore has no process (pid 0) until Start.
+    if (!container.restorePending) {
+      this.#running.set(container.init.pid, {
+        container,
+        process: container.init,
+        held: undefined,
+      });
+    }
     this.deps.events.create({
       container_id: req.id,
       bundle: req.bundle,
@@ -127,6 +135,7 @@ export class TaskService {
   async start(req: Req<'StartRequest'>): Promise<containerd.task.v2.StartResponse.$Properties> {
     const [container, proc] = this.process(req.id, req.exec_id);
     if (req.exec_id === '') {
+      if (container.restorePending) return this.startRestore(container);
       const entry = this.#running.get(proc.pid);
       if (entry) entry.held = [];
       try {
@@ -158,6 +167,31 @@ export class TaskService {
     if (early) this.processExit(container, proc, early);
     else this.#running.set(proc.pid, { container, process: proc, held: undefined });
     return { pid: proc.pid };
+  }
+
+  /** Start of a created-from-checkpoint init: like an exec, its pid is known only afterwards. */
+  private async startRestore(
+    container: Container,
+  ): Promise<containerd.task.v2.StartResponse.$Properties> {
+    const proc = container.init;
+    const watcher: Exit[] = [];
+    this.#startWatchers.add(watcher);
+    try {
+      await container.start();
+    } finally {
+      this.#startWatchers.delete(watcher);
+    }
+    this.deps.events.start({ container_id: container.id, pid: proc.pid });
+    const early = watcher.find((e) => e.pid === proc.pid);
+    if (early) this.processExit(container, proc, early);
+    else this.#running.set(proc.pid, { container, process: proc, held: undefined });
+    return { pid: proc.pid };
+  }
+
+  /** Checkpoint (init only). Like the reference, no event is published. */
+  async checkpoint(req: Req<'CheckpointTaskRequest'>): Promise<void> {
+    const container = this.container(req.id);
+    await container.checkpoint(req.path, decodeCheckpointOptions(req.options));
   }
 
   private onExit(exit: Exit): void {

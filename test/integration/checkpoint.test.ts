@@ -1,0 +1,503 @@
+// Checkpoint and restore, ours vs the reference, on the private containerd.
+//
+// Debian's CRIU cannot dump on some kernels (`criu check` fails), so the main scenario runs runc
+// through the recording wrapper in its fake-CRIU mode: `checkpoint` only writes a marker into the
+// image directory and `restore` EMULATES CRIU with `runc create` + `runc start` of the bundle (see
+// test/fixtures/runc-recorder). What it proves is everything the shims do around CRIU: the exact
+// runc command lines (image/work/parent paths, flags, pid file, -no-subreaper), the state machine
+// (created-from-checkpoint, pid 0 until Start) and the events. Two more tests use the real CRIU:
+// a full round trip where `criu check` passes, and the failure path where it does not; each
+// reports itself skipped, with the reason, where the host decides it cannot run.
+import { describe, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { containerd } from '../../src/gen/proto.js';
+import { Client } from '../../src/ttrpc/index.js';
+import { execa } from 'execa';
+import { differential, RUNTIMES, useHarness, type RuntimeName } from '../helpers/differential.js';
+import { RuncRecorder } from '../helpers/runc-recorder.js';
+import { waitFor } from '../helpers/leaks.js';
+
+const h = useHarness();
+
+const bundleOf = (id: string): string =>
+  `${h.cd.state}/io.containerd.runtime.v2.task/default/${id}`;
+const GLOBALS = '--root /run/containerd/runc/default --log <bundle>/log.json --log-format json';
+const CHECKPOINT_DIR = /[^\s"]*\/ctr?d-checkpoint\d+/g;
+
+function wrapperFlags(rt: RuntimeName, rec: RuncRecorder): string[] {
+  return rt === 'reference' ? ['--runc-binary', rec.bin] : ['--runtime-config-path', rec.toml()];
+}
+
+async function criuCheck(): Promise<{ ok: boolean; reason: string }> {
+  const r = await execa('criu', ['check'], { reject: false, all: true });
+  const errors = r.all.split('\n').filter((l) => l.startsWith('Error'));
+  return { ok: r.exitCode === 0, reason: `criu check fails on this host: ${errors.at(-1) ?? ''}` };
+}
+
+async function taskPid(id: string): Promise<number> {
+  const line = (await h.ctr(['task', 'ls'])).stdout.split('\n').find((l) => l.startsWith(`${id} `));
+  return Number(line?.trim().split(/\s+/)[1]);
+}
+
+/** Topics of one container with the payload fields that matter, paths normalised. */
+function eventSummary(id: string, subs: Record<string, string>): string[] {
+  return h.eventsFor(id).map((e) => {
+    let text = e.topic;
+    if (e.topic === '/tasks/create') {
+      const raw = e.payload['checkpoint'];
+      const cp = (typeof raw === 'string' ? raw : '').replace(CHECKPOINT_DIR, '<checkpoint>');
+      text += ` checkpoint=${cp} pid=${Number(e.payload['pid'] ?? 0) > 0 ? 'N' : '0'}`;
+    }
+    if (e.topic === '/tasks/start') text += ` pid>0=${String(Number(e.payload['pid']) > 0)}`;
+    for (const [from, to] of Object.entries(subs)) text = text.split(from).join(to);
+    return text;
+  });
+}
+
+/** One Task API call on the shim serving `id`; resolves to `ok` or the status it failed with. */
+async function taskRpc(
+  id: string,
+  method: string,
+  payload: Uint8Array,
+): Promise<{ ok: true; reply: Uint8Array } | { ok: false; code: number; message: string }> {
+  const client = await Client.connect(readFileSync(`${bundleOf(id)}/address`, 'utf8'));
+  try {
+    const reply = await client.call('containerd.task.v2.Task', method, payload, {
+      metadata: { 'containerd-namespace': h.cd.namespace },
+      timeoutMs: 30000,
+    });
+    return { ok: true, reply };
+  } catch (err) {
+    const e = err as { code?: number; message?: string };
+    return { ok: false, code: e.code ?? -1, message: e.message ?? '' };
+  } finally {
+    client.close();
+  }
+}
+
+/** Calls the shim's Task/Checkpoint directly, as containerd's tasks service would. */
+async function checkpointRpc(
+  id: string,
+  path: string,
+  options?: { type_url: string; value: Uint8Array },
+): Promise<void> {
+  const address = readFileSync(`${bundleOf(id)}/address`, 'utf8');
+  const client = await Client.connect(address);
+  try {
+    const req = containerd.task.v2.CheckpointTaskRequest.encode({
+      id,
+      path,
+      ...(options ? { options } : {}),
+    }).finish();
+    await client.call('containerd.task.v2.Task', 'Checkpoint', req, {
+      metadata: { 'containerd-namespace': h.cd.namespace },
+      timeoutMs: 30000,
+    });
+  } finally {
+    client.close();
+  }
+}
+
+describe('checkpoint / restore', () => {
+  test('emulated CRIU: same runc command lines, states and events', async () => {
+    await differential(
+      async (rt) => {
+        const rec = new RuncRecorder({ fakeCriu: true });
+        const id = h.uid(rt, 'cp');
+        const restored = h.uid(rt, 'rs');
+        const ref = `example.com/checkpoint/${id}:latest`;
+        try {
+          await h.runDetached(rt, id, ['sleep', '1000'], wrapperFlags(rt, rec));
+          const cp = await h.ctr(['container', 'checkpoint', '--task', id, ref]);
+          const afterCheckpoint = await h.taskStatus(id);
+          await h.destroy(id);
+          await waitFor(() => rec.calls().some((c) => c.includes('--force')), 20000);
+
+          const rs = await h.ctr(['container', 'restore', '--live', restored, ref]);
+          await h.waitStatus(restored, 'RUNNING');
+          const pid = await taskPid(restored);
+          await h.destroy(restored);
+          await waitFor(() => rec.calls().filter((c) => c.includes('--force')).length === 2, 20000);
+          await h.waitTopics(restored, 4);
+          const subs = {
+            [bundleOf(id)]: '<bundle>',
+            [bundleOf(restored)]: '<bundle2>',
+            [restored]: '<id2>',
+            [id]: '<id>',
+          };
+          return {
+            checkpoint: [cp.exitCode, cp.stderr],
+            afterCheckpoint,
+            restore: [rs.exitCode, rs.stderr],
+            restoredPidKnown: pid > 0,
+            calls: rec.normalized(subs),
+            events: [...eventSummary(id, subs), ...eventSummary(restored, subs)],
+          };
+        } finally {
+          await h.ctr(['image', 'rm', ref]);
+          rec.remove();
+        }
+      },
+      {
+        checkpoint: [0, ''],
+        afterCheckpoint: 'RUNNING',
+        restore: [0, ''],
+        restoredPidKnown: true,
+        calls: [
+          `${GLOBALS} create --bundle <bundle> --pid-file <bundle>/init.pid <id>`,
+          `${GLOBALS} start <id>`,
+          `${GLOBALS} pause <id>`,
+          `${GLOBALS} checkpoint --image-path <checkpoint> --work-path <bundle>/work/criu-work --file-locks --leave-running <id>`,
+          `${GLOBALS} resume <id>`,
+          `${GLOBALS} kill <id> 9`,
+          `${GLOBALS} delete <id>`,
+          `${GLOBALS} delete --force <id>`,
+          `${GLOBALS.replace('<bundle>', '<bundle2>')} restore --image-path <checkpoint> --work-path <bundle2>/work --detach --pid-file <bundle2>/init.pid -no-subreaper --bundle <bundle2> <id2>`,
+          `${GLOBALS.replace('<bundle>', '<bundle2>')} kill <id2> 9`,
+          `${GLOBALS.replace('<bundle>', '<bundle2>')} delete <id2>`,
+          `${GLOBALS.replace('<bundle>', '<bundle2>')} delete --force <id2>`,
+        ],
+        events: [
+          '/tasks/create checkpoint= pid=N',
+          '/tasks/start pid>0=true',
+          '/tasks/paused',
+          '/tasks/resumed',
+          '/tasks/exit',
+          '/tasks/delete',
+          '/tasks/create checkpoint=<checkpoint> pid=0',
+          '/tasks/start pid>0=true',
+          '/tasks/exit',
+          '/tasks/delete',
+        ],
+      },
+    );
+  });
+
+  // `ctr task checkpoint` sends empty runc.v1.CheckpointOptions to the reference and no options
+  // at all to ours (ctr fills them only for runc runtime names): both mean the defaults.
+  test('ctr task checkpoint (default options): same runc command lines', async () => {
+    await differential(
+      async (rt) => {
+        const rec = new RuncRecorder({ fakeCriu: true });
+        const id = h.uid(rt, 'tcp');
+        try {
+          await h.runDetached(rt, id, ['sleep', '1000'], wrapperFlags(rt, rec));
+          const cp = await h.ctr(['task', 'checkpoint', id]);
+          const ref = cp.stdout.trim();
+          const status = await h.taskStatus(id);
+          await h.destroy(id);
+          if (ref !== '') await h.ctr(['image', 'rm', ref]);
+          const calls = rec
+            .normalized({ [bundleOf(id)]: '<bundle>', [id]: '<id>' })
+            .filter((c) => / (pause|checkpoint|resume) /.test(c));
+          return { code: cp.exitCode, status, calls };
+        } finally {
+          rec.remove();
+        }
+      },
+      {
+        code: 0,
+        status: 'RUNNING',
+        calls: [
+          `${GLOBALS} pause <id>`,
+          `${GLOBALS} checkpoint --image-path <checkpoint> --work-path <bundle>/work/criu-work --leave-running <id>`,
+          `${GLOBALS} resume <id>`,
+        ],
+      },
+    );
+  });
+
+  // ctr 1.6 cannot send exit/open_tcp/... for a non-runc runtime name, so this calls the shims'
+  // Checkpoint RPC directly: the reference gets containerd.runc.v1.CheckpointOptions (the only
+  // type it decodes), ours the containerd.linux.runc.CheckpointOptions that 1.6/1.7 clients send
+  // for other runtime names (fields 8/9 swapped). Both must run the same `runc checkpoint`.
+  test('checkpoint options reach runc (exit, tcp, unix sockets, shell job, empty ns, work path)', async () => {
+    await differential(
+      async (rt) => {
+        const rec = new RuncRecorder({ fakeCriu: true });
+        const image = mkdtempSync('/tmp/ckpt-image-');
+        const work = mkdtempSync('/tmp/ckpt-work-');
+        const id = h.uid(rt, 'cpopts');
+        try {
+          await h.runDetached(rt, id, ['sleep', '1000'], wrapperFlags(rt, rec));
+          const fields = {
+            exit: true,
+            open_tcp: true,
+            external_unix_sockets: true,
+            terminal: true,
+            file_locks: true,
+            empty_namespaces: ['network'],
+            cgroups_mode: 'soft',
+            image_path: '/ignored/by/the/shim',
+            work_path: work,
+          };
+          await checkpointRpc(
+            id,
+            image,
+            rt === 'reference'
+              ? {
+                  type_url: 'containerd.runc.v1.CheckpointOptions',
+                  value: containerd.runc.v1.CheckpointOptions.encode(fields).finish(),
+                }
+              : {
+                  type_url: 'containerd.linux.runc.CheckpointOptions',
+                  value: containerd.linux.runc.CheckpointOptions.encode(fields).finish(),
+                },
+          );
+          // exit: the (emulated) dump stops the container.
+          const exit = await h.events.waitFor(
+            (e) => e.topic === '/tasks/exit' && e.payload['id'] === id,
+            20000,
+          );
+          const marker = existsSync(`${image}/fake-criu-dump`);
+          const workKept = existsSync(work);
+          await h.ctr(['task', 'delete', id]);
+          await h.ctr(['container', 'delete', id]);
+          const checkpoint = rec
+            .normalized({
+              [bundleOf(id)]: '<bundle>',
+              [image]: '<image>',
+              [work]: '<work>',
+              [id]: '<id>',
+            })
+            .find((c) => c.includes(' checkpoint '));
+          return { checkpoint, marker, workKept, exitStatus: exit.payload['exit_status'] };
+        } finally {
+          rec.remove();
+          rmSync(image, { recursive: true, force: true });
+          rmSync(work, { recursive: true, force: true });
+        }
+      },
+      {
+        checkpoint: `${GLOBALS} checkpoint --image-path <image> --work-path <work> --tcp-established --ext-unix-sk --shell-job --file-locks --empty-ns network <id>`,
+        marker: true,
+        workKept: true,
+        exitStatus: 137,
+      },
+    );
+  });
+
+  test('checkpoint of a stopped task is refused with the reference wording', async () => {
+    await differential(
+      async (rt) => {
+        const id = h.uid(rt, 'cpstopped');
+        const run = await h.ctr(['run', '-d', '--runtime', RUNTIMES[rt], h.image, id, 'true']);
+        assert.equal(run.exitCode, 0, run.stderr);
+        await h.waitStatus(id, 'STOPPED');
+        const image = mkdtempSync('/tmp/ckpt-image-');
+        try {
+          // No options, as containerd sends when the client gave none.
+          await checkpointRpc(id, image);
+          return { refused: false, code: 0, message: '' };
+        } catch (err) {
+          const e = err as { code?: number; message?: string };
+          return { refused: true, code: e.code, message: e.message };
+        } finally {
+          rmSync(image, { recursive: true, force: true });
+          await h.ctr(['task', 'delete', id]);
+          await h.ctr(['container', 'delete', id]);
+        }
+      },
+      { refused: true, code: 2, message: 'cannot checkpoint a stopped container' },
+    );
+  });
+
+  // ctr has no create-only restore (`ctr c restore --live` starts at once), so the
+  // created-from-checkpoint state is driven over the Task API of a running shim: a second
+  // container is created in it with `checkpoint` set and is never started.
+  test('created-from-checkpoint state machine (Task API, before Start)', async () => {
+    const v2 = containerd.task.v2;
+    await differential(
+      async (rt) => {
+        const host = h.uid(rt, 'cphost');
+        const id = h.uid(rt, 'cpcreated');
+        await h.runDetached(rt, host, ['sleep', '1000']);
+        const bundle = mkdtempSync('/tmp/ckpt-bundle-');
+        const image = mkdtempSync('/tmp/ckpt-image-');
+        try {
+          const spec = JSON.parse(readFileSync(`${bundleOf(host)}/config.json`, 'utf8')) as {
+            root: { path: string };
+          };
+          spec.root.path = `${bundleOf(host)}/rootfs`;
+          writeFileSync(`${bundle}/config.json`, JSON.stringify(spec));
+          const call = (method: string, payload: Uint8Array) => taskRpc(host, method, payload);
+          const outcome = (r: Awaited<ReturnType<typeof call>>) =>
+            r.ok ? 'ok' : `${String(r.code)} ${r.message}`;
+
+          const created = await call(
+            'Create',
+            v2.CreateTaskRequest.encode({ id, bundle, checkpoint: image }).finish(),
+          );
+          const createPid = created.ok ? v2.CreateTaskResponse.decode(created.reply).pid : -1;
+          const state = await call('State', v2.StateRequest.encode({ id }).finish());
+          const st = state.ok ? v2.StateResponse.decode(state.reply) : undefined;
+          const processSpec = {
+            args: ['true'],
+            cwd: '/',
+            env: ['PATH=/bin'],
+            user: { uid: 0, gid: 0 },
+          };
+          const exec = await call(
+            'Exec',
+            v2.ExecProcessRequest.encode({
+              id,
+              exec_id: 'e1',
+              spec: {
+                type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process',
+                value: Buffer.from(JSON.stringify(processSpec)),
+              },
+            }).finish(),
+          );
+          const pause = await call('Pause', v2.PauseRequest.encode({ id }).finish());
+          const checkpoint = await call(
+            'Checkpoint',
+            v2.CheckpointTaskRequest.encode({ id, path: image }).finish(),
+          );
+          const kill = await call('Kill', v2.KillRequest.encode({ id, signal: 9 }).finish());
+          const del = await call('Delete', v2.DeleteRequest.encode({ id }).finish());
+          const delPid = del.ok ? v2.DeleteResponse.decode(del.reply).pid : -1;
+          return {
+            create: [outcome(created), createPid],
+            state: [st?.status, st?.pid],
+            exec: outcome(exec),
+            pause: outcome(pause),
+            checkpoint: outcome(checkpoint),
+            kill: outcome(kill),
+            delete: [outcome(del), delPid],
+          };
+        } finally {
+          rmSync(bundle, { recursive: true, force: true });
+          rmSync(image, { recursive: true, force: true });
+          await h.destroy(host);
+        }
+      },
+      {
+        create: ['ok', 0],
+        state: [containerd.v1.types.Status.CREATED, 0],
+        exec: '2 cannot exec in a created state',
+        pause: '2 cannot pause task in created state',
+        checkpoint: '2 cannot checkpoint a task in created state',
+        kill: '5 no such container: not found',
+        delete: ['ok', 0],
+      },
+    );
+  });
+
+  test('real CRIU: checkpoint and restore round trip', async (t: TestContext) => {
+    const criu = await criuCheck();
+    if (!criu.ok) {
+      t.skip(criu.reason);
+      return;
+    }
+    await differential(
+      async (rt) => {
+        const id = h.uid(rt, 'criu');
+        const restored = h.uid(rt, 'criurs');
+        const ref = `example.com/checkpoint/${id}:latest`;
+        try {
+          await h.runDetached(rt, id, ['sleep', '1000']);
+          const cp = await h.ctr(['container', 'checkpoint', '--task', id, ref]);
+          await h.destroy(id);
+          const rs = await h.ctr(['container', 'restore', '--live', restored, ref]);
+          const status = await h.taskStatus(restored);
+          await h.destroy(restored);
+          return { checkpoint: cp.exitCode, restore: rs.exitCode, status };
+        } finally {
+          await h.ctr(['image', 'rm', ref]);
+        }
+      },
+      { checkpoint: 0, restore: 0, status: 'RUNNING' },
+    );
+  });
+
+  test('real CRIU failure: error names <bundle>/criu-dump.log', async (t: TestContext) => {
+    const criu = await criuCheck();
+    if (criu.ok) {
+      t.skip('CRIU can dump on this host, so runc checkpoint does not fail here');
+      return;
+    }
+    await differential(
+      async (rt) => {
+        const rec = new RuncRecorder();
+        const id = h.uid(rt, 'criufail');
+        const ref = `example.com/checkpoint/${id}:latest`;
+        try {
+          await h.runDetached(rt, id, ['sleep', '1000'], wrapperFlags(rt, rec));
+          const cp = await h.ctr(['container', 'checkpoint', '--task', id, ref]);
+          const dumpLogKept = existsSync(`${bundleOf(id)}/criu-dump.log`);
+          const workLeft = existsSync(`${bundleOf(id)}/work/criu-work`);
+          const status = await h.taskStatus(id);
+          await h.destroy(id);
+          // After go-runc's prefix comes runc's first output line (CRIU's wording, not ours).
+          const message = cp.stderr
+            .replace(bundleOf(id), '<bundle>')
+            .replace(rec.bin, '<runc>')
+            .replace(
+              /successfully: exit status 1: .* path= /,
+              'successfully: exit status 1: <criu> path= ',
+            );
+          return {
+            failed: cp.exitCode !== 0,
+            message,
+            dumpLogKept,
+            workLeft,
+            status,
+          };
+        } finally {
+          await h.ctr(['image', 'rm', ref]);
+          rec.remove();
+        }
+      },
+      {
+        failed: true,
+        message:
+          'ctr: <runc> did not terminate successfully: exit status 1: <criu> path= <bundle>/criu-dump.log: unknown',
+        dumpLogKept: true,
+        workLeft: false,
+        status: 'RUNNING',
+      },
+    );
+  });
+
+  test('a restored task behaves as a started init (exec, exit status)', async () => {
+    await differential(
+      async (rt) => {
+        const rec = new RuncRecorder({ fakeCriu: true });
+        const id = h.uid(rt, 'sm');
+        const restored = h.uid(rt, 'smrs');
+        const ref = `example.com/checkpoint/${id}:latest`;
+        try {
+          await h.runDetached(rt, id, ['sleep', '1000'], wrapperFlags(rt, rec));
+          const cp = await h.ctr(['container', 'checkpoint', '--task', id, ref]);
+          assert.equal(cp.exitCode, 0, cp.stderr);
+          await h.destroy(id);
+          const rs = await h.ctr(['container', 'restore', '--live', restored, ref]);
+          assert.equal(rs.exitCode, 0, rs.stderr);
+          await h.waitStatus(restored, 'RUNNING');
+          const exec = await h.ctr([
+            'task',
+            'exec',
+            '--exec-id',
+            'e1',
+            restored,
+            'sh',
+            '-c',
+            'exit 5',
+          ]);
+          await h.ctr(['task', 'kill', '-s', 'SIGKILL', restored]);
+          const exit = await h.events.waitFor(
+            (e) => e.topic === '/tasks/exit' && e.payload['id'] === restored,
+            15000,
+          );
+          await h.destroy(restored);
+          return { exec: exec.exitCode, initExit: exit.payload['exit_status'] };
+        } finally {
+          await h.ctr(['image', 'rm', ref]);
+          rec.remove();
+        }
+      },
+      { exec: 5, initExit: 137 },
+    );
+  });
+});
