@@ -353,7 +353,8 @@ export class TaskService {
     const [, proc] = this.process(req.id, req.exec_id);
     if (proc.status === 'stopped')
       throw new ShimError('unknown', 'cannot resize a stopped container');
-    // No console yet (terminal mode is refused at create/exec): nothing to resize.
+    // A process without a console has nothing to resize (the reference answers success too).
+    proc.console?.resize(req.height, req.width);
   }
 
   connect(req: Req<'ConnectRequest'>): containerd.task.v2.ConnectResponse.$Properties {
