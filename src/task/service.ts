@@ -350,10 +350,11 @@ export class TaskService {
   }
 
   resizePty(req: Req<'ResizePtyRequest'>): void {
-    const [, proc] = this.process(req.id, req.exec_id);
-    if (proc.status === 'stopped')
+    const [container, proc] = this.process(req.id, req.exec_id);
+    // As the reference: a stopped exec refuses, the init is not state-checked at all (no console,
+    // or one already shut down at exit, is a no-op).
+    if (proc !== container.init && proc.status === 'stopped')
       throw new ShimError('unknown', 'cannot resize a stopped container');
-    // A process without a console has nothing to resize (the reference answers success too).
     proc.console?.resize(req.height, req.width);
   }
 

@@ -3,8 +3,9 @@
 // reference shim and ours and the observations must be equal (and equal to what we expect).
 import { describe, test } from 'node:test';
 import { differential, RUNTIMES, useHarness, type RuntimeName } from '../helpers/differential.js';
-import { ctrInTerminal, type TerminalSession } from '../helpers/pty.js';
+import { ctrInTerminal, plain, type TerminalSession } from '../helpers/pty.js';
 import { waitFor } from '../helpers/leaks.js';
+import { closeIO, resizePty } from '../helpers/tasks-api.js';
 
 const h = useHarness();
 const uid = h.uid.bind(h);
@@ -57,6 +58,18 @@ async function interactiveShell(term: TerminalSession): Promise<ShellSeen> {
   term.type('exit 3\r');
   const code = await term.exited;
   return { hi, tty, initial, resized, resizedAgain, code };
+}
+
+/**
+ * ctr resizes the pty right after Start. A very short exec may already be stopped when that
+ * resize arrives; ctr then logs "resize pty ... cannot resize a stopped container" and carries on
+ * (its exit code is unaffected). Who wins that race is timing: our shim processes an exit seen
+ * during Start before answering it, so it loses more often, but the reference loses it too on a
+ * busy machine. Only this exact ctr log line is dropped, from both runs.
+ */
+const RESIZE_RACE = /^ERRO\[\d+\] resize pty\s+error="cannot resize a stopped container: unknown"$/;
+function withoutResizeRace(lines: string[]): string[] {
+  return lines.filter((l) => l !== '' && !RESIZE_RACE.test(l));
 }
 
 describe('terminal: ours vs the reference shim', () => {
@@ -132,6 +145,205 @@ describe('terminal: ours vs the reference shim', () => {
     );
   });
 
+  // stdout and stderr both reach the terminal (the pty merges them). (No `stty size` here: ctr
+  // sets the size only after Start, so a one-shot may see 0x0 under either shim.)
+  test('ctr run --rm -t sh -c: tty, stderr on the terminal, stdin is a tty, exit 4', async () => {
+    await differential(
+      async (rt: RuntimeName) => {
+        const id = uid(rt, 'tty-oneshot');
+        const script = 'tty; echo out; echo err >&2; test -t 0 && echo stdin-is-tty; exit 4';
+        const term = ctrInTerminal(
+          h.cd,
+          ['run', '--rm', '-t', '--runtime', RUNTIMES[rt], h.image, id, 'sh', '-c', script],
+          { cols: 50, rows: 20 },
+        );
+        try {
+          const code = await term.exited;
+          const lines = plain(term.output)
+            .split('\n')
+            .filter((l) => l !== '');
+          return { lines, code, topics: await h.waitTopics(id, 4) };
+        } finally {
+          term.kill();
+        }
+      },
+      {
+        lines: ['/dev/pts/0', 'out', 'err', 'stdin-is-tty'],
+        code: 4,
+        topics: ['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete'],
+      },
+    );
+  });
+
+  test('ctr task exec -t exit codes and the events of terminal execs', async () => {
+    const cases = [
+      { execId: 'ok', script: 'echo zero', code: 0 },
+      { execId: 'five', script: 'echo five; exit 5', code: 5 },
+      { execId: 'killed', script: 'echo bye; kill -KILL $$', code: 137 },
+    ];
+    await differential(
+      async (rt: RuntimeName) => {
+        const id = uid(rt, 'tty-codes');
+        await h.runDetached(rt, id, ['sleep', '1000']);
+        const seen = [];
+        for (const c of cases) {
+          const term = ctrInTerminal(h.cd, [
+            'task',
+            'exec',
+            '-t',
+            '--exec-id',
+            c.execId,
+            id,
+            'sh',
+            '-c',
+            c.script,
+          ]);
+          try {
+            const code = await term.exited;
+            const lines = withoutResizeRace(plain(term.output).split('\n'));
+            seen.push({ lines, code });
+          } finally {
+            term.kill();
+          }
+        }
+        const execExits = cases.map((c) => h.eventFor(id, '/tasks/exit', c.execId)['exit_status']);
+        const started = h
+          .eventsFor(id)
+          .filter((e) => e.topic === '/tasks/exec-started')
+          .map((e) => e.payload['exec_id']);
+        await h.destroy(id);
+        return {
+          seen,
+          execExits,
+          started,
+          topics: await h.waitTopics(id, 3 + 3 * cases.length + 1),
+        };
+      },
+      {
+        seen: [
+          { lines: ['zero'], code: 0 },
+          { lines: ['five'], code: 5 },
+          { lines: ['bye'], code: 137 },
+        ],
+        execExits: [0, 5, 137],
+        started: ['ok', 'five', 'killed'],
+        topics: [
+          '/tasks/create',
+          '/tasks/start',
+          ...cases.flatMap(() => ['/tasks/exec-added', '/tasks/exec-started', '/tasks/exit']),
+          '/tasks/exit',
+          '/tasks/delete',
+        ],
+      },
+    );
+  });
+
+  // ResizePty straight through containerd's API (ctr 1.6 has no resize command): it reaches an
+  // exec's own pty; it is a no-op for a process without a console; a stopped exec refuses; the
+  // init is not state-checked at all by the reference, so a stopped init answers success.
+  test('ResizePty on an exec, without a console, on a stopped exec and a stopped init', async () => {
+    await differential(
+      async (rt: RuntimeName) => {
+        const id = uid(rt, 'tty-resize');
+        await h.runDetached(rt, id, ['sleep', '1000']);
+        const term = ctrInTerminal(h.cd, ['task', 'exec', '-t', '--exec-id', 'x', id, 'sh']);
+        // Detached, ctr leaves the exec undeleted after it exits: a stopped exec with a console.
+        const detached = ctrInTerminal(h.cd, [
+          'task',
+          'exec',
+          '-d',
+          '-t',
+          '--exec-id',
+          'gone',
+          id,
+          'sh',
+          '-c',
+          'exit 2',
+        ]);
+        try {
+          await term.expect(PROMPT);
+          const resize = await resizePty(h.cd, id, 'x', 123, 45);
+          const size = await run(term, 'stty size');
+          const noConsole = await resizePty(h.cd, id, '', 10, 10);
+          term.type('exit\r');
+          const code = await term.exited;
+          const detachCode = await detached.exited;
+          await waitFor(
+            () =>
+              h.eventsFor(id).some((e) => e.topic === '/tasks/exit' && e.payload['id'] === 'gone'),
+            10000,
+          );
+          const stoppedExec = await resizePty(h.cd, id, 'gone', 10, 10);
+          await h.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+          await h.waitStatus(id, 'STOPPED');
+          const stoppedInit = await resizePty(h.cd, id, '', 10, 10);
+          await h.destroy(id);
+          return { resize, size, noConsole, code, detachCode, stoppedExec, stoppedInit };
+        } finally {
+          term.kill();
+          detached.kill();
+        }
+      },
+      {
+        resize: { code: 0, message: '' },
+        size: ['45 123'],
+        noConsole: { code: 0, message: '' },
+        code: 0,
+        detachCode: 0,
+        stoppedExec: { code: 2, message: 'cannot resize a stopped container: unknown' },
+        stoppedInit: { code: 0, message: '' },
+      },
+    );
+  });
+
+  // `ctr run -d -t` leaves only the shim's keep-alive writer on the stdin FIFO. CloseIO drops it,
+  // the stdin copy reaches EOF, and the reference then closes the console: the interactive shell
+  // reads EOF from its hung-up terminal and exits 0. Before CloseIO it keeps running.
+  test('CloseIO on a detached terminal closes the console', async () => {
+    await differential(
+      async (rt: RuntimeName) => {
+        const id = uid(rt, 'tty-closeio');
+        const term = ctrInTerminal(h.cd, [
+          'run',
+          '-d',
+          '-t',
+          '--runtime',
+          RUNTIMES[rt],
+          h.image,
+          id,
+          'sh',
+        ]);
+        try {
+          const detach = await term.exited;
+          await h.waitStatus(id, 'RUNNING');
+          const resize = await resizePty(h.cd, id, '', 90, 30);
+          const before = await h.taskStatus(id);
+          const close = await closeIO(h.cd, id);
+          const exit = await h.waitEvent(id, '/tasks/exit');
+          const del = await h.ctr(['task', 'delete', id]);
+          await h.ctr(['container', 'delete', id]);
+          return {
+            detach,
+            resize,
+            before,
+            close,
+            exitStatus: exit.payload['exit_status'],
+            del: del.exitCode,
+          };
+        } finally {
+          term.kill();
+        }
+      },
+      {
+        detach: 0,
+        resize: { code: 0, message: '' },
+        before: 'RUNNING',
+        close: { code: 0, message: '' },
+        exitStatus: 0,
+        del: 0,
+      },
+    );
+  });
+
   test('no zombies or leftover mounts', h.assertClean);
 });
-
