@@ -175,6 +175,65 @@ describe('terminal: ours vs the reference shim', () => {
     );
   });
 
+  // A process that writes a lot and exits at once: everything it wrote before exiting reaches
+  // ctr (the console is drained before it is shut down), in order.
+  test('ctr run --rm -t and exec -t: large output is drained completely', async () => {
+    const count = 20000;
+    await differential(
+      async (rt: RuntimeName) => {
+        const id = uid(rt, 'tty-bulk');
+        const script = `seq 1 ${count}`;
+        const summary = (out: string) => {
+          const lines = withoutResizeRace(plain(out).split('\n'));
+          const numbers = lines.filter((l) => /^\d+$/.test(l)).map(Number);
+          return {
+            lines: lines.length,
+            inOrder: numbers.every((n, i) => n === i + 1),
+            last: numbers.at(-1),
+          };
+        };
+        const runTerm = ctrInTerminal(h.cd, [
+          'run',
+          '--rm',
+          '-t',
+          '--runtime',
+          RUNTIMES[rt],
+          h.image,
+          id,
+          'sh',
+          '-c',
+          script,
+        ]);
+        const runCode = await runTerm.exited;
+        runTerm.kill();
+        const execId = `${id}-x`;
+        await h.runDetached(rt, execId, ['sleep', '1000']);
+        const execTerm = ctrInTerminal(h.cd, [
+          'task',
+          'exec',
+          '-t',
+          '--exec-id',
+          'bulk',
+          execId,
+          'sh',
+          '-c',
+          script,
+        ]);
+        const execCode = await execTerm.exited;
+        execTerm.kill();
+        await h.destroy(execId);
+        return {
+          run: { code: runCode, ...summary(runTerm.output) },
+          exec: { code: execCode, ...summary(execTerm.output) },
+        };
+      },
+      {
+        run: { code: 0, lines: count, inOrder: true, last: count },
+        exec: { code: 0, lines: count, inOrder: true, last: count },
+      },
+    );
+  });
+
   test('ctr task exec -t exit codes and the events of terminal execs', async () => {
     const cases = [
       { execId: 'ok', script: 'echo zero', code: 0 },
