@@ -234,6 +234,43 @@ describe('terminal: ours vs the reference shim', () => {
     );
   });
 
+  // A container that does not read its terminal input: the pty's input queue fills up and the
+  // shim must hold the rest back (stop reading the stdin FIFO) without blocking itself; other
+  // requests are still served. (libuv's TTY handle would write the master with blocking writes
+  // and freeze the shim here.)
+  test('input to a terminal nobody reads does not block the shim', async () => {
+    await differential(
+      async (rt: RuntimeName) => {
+        const id = uid(rt, 'tty-full');
+        await h.runDetached(rt, id, ['sleep', '1000']);
+        const term = ctrInTerminal(h.cd, [
+          'task',
+          'exec',
+          '-t',
+          '--exec-id',
+          'deaf',
+          id,
+          'sh',
+          '-c',
+          'stty raw -echo; echo deaf; exec sleep 1000',
+        ]);
+        try {
+          await term.expect(/^deaf$/m);
+          term.type('y'.repeat(256 * 1024));
+          const other = await h.ctr(['task', 'exec', '--exec-id', 'other', id, 'echo', 'alive']);
+          const ps = await h.ctr(['task', 'ps', id]);
+          await h.ctr(['task', 'kill', '--exec-id', 'deaf', '-s', 'SIGKILL', id]);
+          const code = await term.exited;
+          await h.destroy(id);
+          return { other: other.stdout, otherCode: other.exitCode, psCode: ps.exitCode, code };
+        } finally {
+          term.kill();
+        }
+      },
+      { other: 'alive', otherCode: 0, psCode: 0, code: 137 },
+    );
+  });
+
   test('ctr task exec -t exit codes and the events of terminal execs', async () => {
     const cases = [
       { execId: 'ok', script: 'echo zero', code: 0 },
