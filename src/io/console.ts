@@ -41,6 +41,8 @@ export class Console {
   #out: Socket | undefined;
   #outBlocked = false;
   #reading = true;
+  /** The slave side is gone (EIO/EOF): input has nowhere to go any more. */
+  #hungUp = false;
   readonly #outputDone = new Deferred<void>();
   #shutDown = false;
   #closed = false;
@@ -100,6 +102,7 @@ export class Console {
       this.onReady(status, events);
     });
     this.#stdin?.on('data', (chunk: Buffer) => {
+      if (this.#hungUp) return;
       this.#pending.push(chunk);
       this.flushInput();
     });
@@ -156,11 +159,11 @@ export class Console {
       } catch (err) {
         if (errorCode(err) === 'EAGAIN') return;
         // EIO: the slave side is closed and everything it wrote has been read.
-        this.endOutput();
+        this.hangUp();
         return;
       }
       if (n === 0) {
-        this.endOutput();
+        this.hangUp();
         return;
       }
       if (!this.#out) continue; // no stdout: discard, but keep the pty flowing
@@ -174,6 +177,16 @@ export class Console {
         return;
       }
     }
+  }
+
+  /**
+   * Drops pending input too: a hung-up master reports POLLHUP (hence "writable") while refusing
+   * writes, which would otherwise spin.
+   */
+  private hangUp(): void {
+    this.#hungUp = true;
+    this.#pending = [];
+    this.endOutput();
   }
 
   private endOutput(): void {

@@ -441,5 +441,68 @@ describe('terminal: ours vs the reference shim', () => {
     );
   });
 
+  // The console's FIFO ends have keep-alive partners, so a terminal container keeps running
+  // while containerd is down, and `ctr task attach` afterwards sees its output continue.
+  test('a terminal container survives a containerd restart and can be attached', async () => {
+    await differential(
+      async (rt: RuntimeName) => {
+        const id = uid(rt, 'tty-restart');
+        const loop = 'i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done';
+        const detach = ctrInTerminal(h.cd, [
+          'run',
+          '-d',
+          '-t',
+          '--runtime',
+          RUNTIMES[rt],
+          h.image,
+          id,
+          'sh',
+          '-c',
+          loop,
+        ]);
+        const detachCode = await detach.exited;
+        detach.kill();
+        await h.waitStatus(id, 'RUNNING');
+        await h.cd.kill9();
+        await h.cd.restart();
+        h.events.close();
+        await h.subscribe();
+        const afterRestart = await h.taskStatus(id);
+        const attach = ctrInTerminal(h.cd, ['task', 'attach', id]);
+        try {
+          const first = Number((await attach.expect(/tick-(\d+)\n/))[1]);
+          const from = attach.output.length;
+          const later = Number((await attach.expect(/tick-(\d+)\n/, from))[1]);
+          await h.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+          const attachCode = await attach.exited;
+          const exit = await h.waitEvent(id, '/tasks/exit');
+          // ctr attach deletes the task once it has exited (under both shims).
+          await h.waitStatus(id, 'ABSENT').catch(() => undefined);
+          const after = await h.taskStatus(id);
+          await h.ctr(['task', 'delete', id]);
+          await h.ctr(['container', 'delete', id]);
+          return {
+            detachCode,
+            afterRestart,
+            progressed: later > first,
+            attachCode,
+            exitStatus: exit.payload['exit_status'],
+            after,
+          };
+        } finally {
+          attach.kill();
+        }
+      },
+      {
+        detachCode: 0,
+        afterRestart: 'RUNNING',
+        progressed: true,
+        attachCode: 137,
+        exitStatus: 137,
+        after: 'ABSENT',
+      },
+    );
+  });
+
   test('no zombies or leftover mounts', h.assertClean);
 });
