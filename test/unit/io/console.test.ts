@@ -125,6 +125,12 @@ test('console: socket under XDG_RUNTIME_DIR, both copy directions, stdin EOF clo
 test('console: everything is released when runc fails or sends nothing', async () => {
   await withRuntimeDir(async (runtimeDir) => {
     const stdio = { stdin: '', stdout: '', stderr: '', terminal: true };
+    // A terminal's output goes to FIFOs only (binary:// loggers are not supported with one yet).
+    await assert.rejects(
+      Console.receive({ ...stdio, stdout: 'binary:///bin/logger' }, () => Promise.resolve()),
+      /terminal with binary stdio: not implemented/,
+    );
+    assert.deepEqual(readdirSync(runtimeDir), []);
     await assert.rejects(
       Console.receive(stdio, () => Promise.reject(new Error('runc create failed'))),
       /runc create failed/,
