@@ -22,7 +22,21 @@ export interface SpawnOptions {
   setpgid?: boolean;
 }
 
+/** uv_poll event bits (libuv's UV_READABLE, UV_WRITABLE). */
+export const POLL_READABLE = 1;
+export const POLL_WRITABLE = 2;
+
+/** Readiness of one fd through libuv's loop; the fd stays owned (and closed) by the caller. */
+export interface FdWatcher {
+  /** Watches for POLL_READABLE | POLL_WRITABLE; 0 stops. */
+  start(events: number): void;
+  /** Stops for good; no callback runs afterwards. Idempotent. */
+  close(): void;
+}
+
 export interface NativeBinding {
+  /** `status` is 0 or a negative errno (then watching has stopped); `events` the ready bits. */
+  FdWatcher: new (fd: number, onReady: (status: number, events: number) => void) => FdWatcher;
   setChildSubreaper(): void;
   isChildSubreaper(): boolean;
   reapAll(): ReapedChild[];

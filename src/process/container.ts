@@ -3,6 +3,7 @@
 import { copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ShimError, errorCode } from '../base/errors.js';
+import { Console } from '../io/console.js';
 import { ProcessIO } from '../io/process-io.js';
 import type { Stdio } from '../io/stdio.js';
 import type { Monitor } from '../reaper/monitor.js';
@@ -105,27 +106,42 @@ export class Container {
     const mounted = config.rootfs.length > 0;
     if (mounted) mountAll(config.rootfs, rootfs);
     const container = new Container(config, runc, mounted);
-    let io: ProcessIO | undefined;
+    const createOpts = {
+      bundle,
+      pidFile: bundlePath(bundle, bundleFiles.initPid),
+      noPivot: config.options.noPivotRoot,
+      noNewKeyring: config.options.noNewKeyring,
+    };
     try {
-      io = ProcessIO.open(config.stdio, { uid: config.options.ioUid, gid: config.options.ioGid });
-      container.init.io = io;
-      if (config.stdio.terminal) {
-        throw new ShimError('not-implemented', 'terminal (console socket) support');
+      if (container.restorePending) {
+        // A restore only records its options here; the pipes wait for `runc restore` at Start.
+        if (config.stdio.terminal) {
+          throw new ShimError('not-implemented', 'restore of a container with a terminal');
+        }
+        container.init.io = ProcessIO.open(config.stdio, {
+          uid: config.options.ioUid,
+          gid: config.options.ioGid,
+        });
+        return container;
       }
-      // A restore only records its options here; the pipes wait for `runc restore` at Start.
-      if (container.restorePending) return container;
-      await runc.create(config.id, {
-        bundle,
-        pidFile: bundlePath(bundle, bundleFiles.initPid),
-        noPivot: config.options.noPivotRoot,
-        noNewKeyring: config.options.noNewKeyring,
-        stdio: io.childFds,
-      });
-      io.closeChildEnds();
+      if (config.stdio.terminal) {
+        // The container gets the pty slave; we get the master through the console socket.
+        container.init.io = await Console.receive(config.stdio, (consoleSocket) =>
+          runc.create(config.id, { ...createOpts, consoleSocket, stdio: [-1, -1, -1] }),
+        );
+      } else {
+        const io = ProcessIO.open(config.stdio, {
+          uid: config.options.ioUid,
+          gid: config.options.ioGid,
+        });
+        container.init.io = io;
+        await runc.create(config.id, { ...createOpts, stdio: io.childFds });
+        io.closeChildEnds();
+      }
       container.init.pid = readPidFile(bundlePath(bundle, bundleFiles.initPid));
       return container;
     } catch (err) {
-      io?.close();
+      container.init.io?.close();
       await runc.delete(config.id, true).catch(() => undefined);
       if (mounted) await unmountAll(rootfs).catch(() => undefined);
       throw err;
@@ -145,25 +161,16 @@ export class Container {
   /** `runc restore --detach` of the recorded checkpoint; on failure it stays restorable. */
   private async restore(): Promise<void> {
     const pidFile = bundlePath(this.bundle, bundleFiles.initPid);
-    const io = this.init.io;
-    try {
-      await this.runc.restore(this.id, {
-        imagePath: this.config.checkpoint ?? '',
-        workPath: this.config.options.criuWorkPath || this.workDir,
-        parentPath: this.config.parentCheckpoint ?? '',
-        pidFile,
-        bundle: this.bundle,
-        noPivot: this.config.options.noPivotRoot,
-        stdio: io?.childFds ?? [-1, -1, -1],
-      });
-    } catch (err) {
-      if (err instanceof RuncError) {
-        throw new ShimError('unknown', `OCI runtime restore failed: ${err.message}`, {
-          cause: err,
-        });
-      }
-      throw err;
-    }
+    const io = this.init.pipes;
+    await this.runc.restore(this.id, {
+      imagePath: this.config.checkpoint ?? '',
+      workPath: this.config.options.criuWorkPath || this.workDir,
+      parentPath: this.config.parentCheckpoint ?? '',
+      pidFile,
+      bundle: this.bundle,
+      noPivot: this.config.options.noPivotRoot,
+      stdio: io?.childFds ?? [-1, -1, -1],
+    });
     io?.closeChildEnds();
     this.#restorePending = false;
     this.init.pid = readPidFile(pidFile);
@@ -175,12 +182,6 @@ export class Container {
    * failure CRIU's dump.log is kept as `<bundle>/criu-dump.log` and named in the error.
    */
   async checkpoint(imagePath: string, opts: CheckpointOptions): Promise<void> {
-    // The reference's wording per state (pausing counts as running there).
-    const status = this.init.status;
-    if (status === 'created')
-      throw new ShimError('unknown', 'cannot checkpoint a task in created state');
-    if (status === 'stopped')
-      throw new ShimError('unknown', 'cannot checkpoint a stopped container');
     this.init.assertStatus('checkpoint', ['running', 'pausing', 'paused']);
     const work = opts.workPath || join(this.workDir, 'criu-work');
     try {
@@ -264,25 +265,27 @@ export class Container {
     const spec = this.#execSpecs.get(exec.id) ?? {};
     const processPath = join(this.bundle, `.${exec.id}.process.json`);
     const pidFile = bundlePath(this.bundle, `${exec.id}.pid`);
-    let io: ProcessIO | undefined;
     try {
       writeFileSync(processPath, JSON.stringify({ ...spec, terminal: exec.stdio.terminal }), {
         mode: 0o600,
       });
       if (exec.stdio.terminal) {
-        throw new ShimError('not-implemented', 'terminal (console socket) support');
+        exec.io = await Console.receive(exec.stdio, (consoleSocket) =>
+          this.runc.exec(this.id, { processPath, pidFile, consoleSocket, stdio: [-1, -1, -1] }),
+        );
+      } else {
+        const io = ProcessIO.open(exec.stdio, {
+          uid: this.config.options.ioUid,
+          gid: this.config.options.ioGid,
+        });
+        exec.io = io;
+        await this.runc.exec(this.id, { processPath, pidFile, stdio: io.childFds });
+        io.closeChildEnds();
       }
-      io = ProcessIO.open(exec.stdio, {
-        uid: this.config.options.ioUid,
-        gid: this.config.options.ioGid,
-      });
-      exec.io = io;
-      await this.runc.exec(this.id, { processPath, pidFile, stdio: io.childFds });
-      io.closeChildEnds();
       exec.pid = readPidFile(pidFile);
       if (!exec.exit) exec.status = 'running';
     } catch (err) {
-      io?.close();
+      exec.io?.close();
       exec.io = undefined;
       throw err;
     } finally {

@@ -1,6 +1,7 @@
 // One process of a container (the init or an exec): its state, exit bookkeeping and stdio.
 import { Deferred } from '../base/deferred.js';
 import { ShimError } from '../base/errors.js';
+import { Console } from '../io/console.js';
 import type { ProcessIO } from '../io/process-io.js';
 import type { Stdio } from '../io/stdio.js';
 
@@ -36,7 +37,8 @@ export class Process {
   pid = 0;
   status: ProcessStatus = 'created';
   exit: ExitInfo | undefined;
-  io: ProcessIO | undefined;
+  /** Pipes to the FIFOs, or the pty console when the process has a terminal. */
+  io: ProcessIO | Console | undefined;
   readonly #exited = new Deferred<ExitInfo>();
 
   constructor(
@@ -55,7 +57,18 @@ export class Process {
     if (this.exit) return;
     this.exit = { status, at };
     this.status = 'stopped';
+    // As the reference: the console goes with the process (after its output is drained).
+    this.console?.shutdown();
     this.#exited.resolve(this.exit);
+  }
+
+  get console(): Console | undefined {
+    return this.io instanceof Console ? this.io : undefined;
+  }
+
+  /** The pipe plumbing, when the process has no terminal. */
+  get pipes(): ProcessIO | undefined {
+    return this.io instanceof Console ? undefined : this.io;
   }
 
   /** Throws the reference shim's error for an operation not allowed in the current state. */

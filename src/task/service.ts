@@ -384,10 +384,12 @@ export class TaskService {
   }
 
   resizePty(req: Req<'ResizePtyRequest'>): void {
-    const [, proc] = this.process(req.id, req.exec_id);
-    if (proc.status === 'stopped')
+    const [container, proc] = this.process(req.id, req.exec_id);
+    // As the reference: a stopped exec refuses, the init is not state-checked at all (no console,
+    // or one already shut down at exit, is a no-op).
+    if (proc !== container.init && proc.status === 'stopped')
       throw new ShimError('unknown', 'cannot resize a stopped container');
-    // No console yet (terminal mode is refused at create/exec): nothing to resize.
+    proc.console?.resize(req.height, req.width);
   }
 
   connect(req: Req<'ConnectRequest'>): containerd.task.v2.ConnectResponse.$Properties {

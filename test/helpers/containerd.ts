@@ -49,7 +49,10 @@ function canConnect(path: string): Promise<boolean> {
   });
 }
 
-export async function startContainerd(): Promise<Containerd> {
+/** `env`: extra environment for containerd (and so for the shims it starts). */
+export async function startContainerd(
+  opts: { env?: Record<string, string> } = {},
+): Promise<Containerd> {
   const dir = mkdtempSync('/tmp/ctd-');
   const root = join(dir, 'root');
   const state = join(dir, 'state');
@@ -78,7 +81,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   const launch = async (): Promise<void> => {
     const logFd = openSync(join(dir, 'containerd.log'), 'a');
     child = spawn('/usr/bin/containerd', ['--config', config, '--log-level', 'debug'], {
-      env: { ...process.env, PATH: `${join(REPO, 'bin')}:${SYSTEM_PATH}` },
+      env: { ...process.env, ...opts.env, PATH: `${join(REPO, 'bin')}:${SYSTEM_PATH}` },
       stdio: ['ignore', logFd, logFd],
       cwd: '/',
     });

@@ -1,49 +1,75 @@
-// A minimal client of containerd's own gRPC Tasks API for what `ctr` 1.6 cannot do (Update).
-// Messages are encoded by hand with protobufjs's Writer: the shim's generated module carries
-// only the shim-side protocol, and these two messages are tiny.
+// The few calls of containerd's gRPC Tasks API (containerd.services.tasks.v1.Tasks) that ctr 1.6
+// has no command for: ResizePty, CloseIO and Update. The requests are tiny, so they are encoded by hand.
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs/minimal.js';
 
-const LINUX_RESOURCES_URL = 'types.containerd.io/opencontainers/runtime-spec/1/LinuxResources';
+export interface CallResult {
+  /** gRPC status code (0 = OK). */
+  code: number;
+  message: string;
+}
 
-function unary(
-  address: string,
-  namespace: string,
-  method: string,
-  body: Uint8Array,
-): Promise<void> {
+function call(address: string, namespace: string, method: string, body: Uint8Array) {
   const client = new grpc.Client(`unix://${address}`, grpc.credentials.createInsecure());
-  const metadata = new grpc.Metadata();
-  metadata.set('containerd-namespace', namespace);
-  return new Promise<void>((resolve, reject) => {
+  const meta = new grpc.Metadata();
+  meta.set('containerd-namespace', namespace);
+  return new Promise<CallResult>((resolve) => {
     client.makeUnaryRequest(
-      method,
+      `/containerd.services.tasks.v1.Tasks/${method}`,
       (b: Uint8Array) => Buffer.from(b),
       (b: Buffer) => b,
       body,
-      metadata,
-      (err) => {
+      meta,
+      (err: grpc.ServiceError | null) => {
         client.close();
-        if (err) reject(err);
-        else resolve();
+        resolve(err ? { code: err.code, message: err.details } : { code: 0, message: '' });
       },
     );
   });
 }
 
-/** Tasks.Update with OCI LinuxResources (JSON in an Any, as containerd's clients send it). */
+/** Tasks.ResizePty{container_id = 1, exec_id = 2, width = 3, height = 4}. */
+export function resizePty(
+  cd: { address: string; namespace: string },
+  id: string,
+  execId: string,
+  width: number,
+  height: number,
+): Promise<CallResult> {
+  const w = protobuf.Writer.create();
+  w.uint32((1 << 3) | 2).string(id);
+  if (execId !== '') w.uint32((2 << 3) | 2).string(execId);
+  w.uint32(3 << 3).uint32(width);
+  w.uint32(4 << 3).uint32(height);
+  return call(cd.address, cd.namespace, 'ResizePty', w.finish());
+}
+
+/** Tasks.CloseIO{container_id = 1, exec_id = 2, stdin = 3}. */
+export function closeIO(
+  cd: { address: string; namespace: string },
+  id: string,
+  execId = '',
+): Promise<CallResult> {
+  const w = protobuf.Writer.create();
+  w.uint32((1 << 3) | 2).string(id);
+  if (execId !== '') w.uint32((2 << 3) | 2).string(execId);
+  w.uint32(3 << 3).bool(true);
+  return call(cd.address, cd.namespace, 'CloseIO', w.finish());
+}
+
+/** Tasks.Update{container_id = 1, resources = 2}: OCI LinuxResources as JSON in an Any. */
 export function updateTask(
-  address: string,
-  namespace: string,
+  cd: { address: string; namespace: string },
   id: string,
   resources: object,
-): Promise<void> {
-  const any = protobuf.Writer.create()
-    .uint32(10)
-    .string(LINUX_RESOURCES_URL)
-    .uint32(18)
-    .bytes(Buffer.from(JSON.stringify(resources)))
-    .finish();
-  const request = protobuf.Writer.create().uint32(10).string(id).uint32(18).bytes(any).finish();
-  return unary(address, namespace, '/containerd.services.tasks.v1.Tasks/Update', request);
+): Promise<CallResult> {
+  const any = protobuf.Writer.create();
+  any
+    .uint32((1 << 3) | 2)
+    .string('types.containerd.io/opencontainers/runtime-spec/1/LinuxResources');
+  any.uint32((2 << 3) | 2).bytes(Buffer.from(JSON.stringify(resources)));
+  const w = protobuf.Writer.create();
+  w.uint32((1 << 3) | 2).string(id);
+  w.uint32((2 << 3) | 2).bytes(any.finish());
+  return call(cd.address, cd.namespace, 'Update', w.finish());
 }

@@ -408,23 +408,19 @@ describe('differential: lifecycle', () => {
         const limit = 48 * 1024 * 1024;
         const limitFile = `${memoryCgroupOf(pid)}/memory.limit_in_bytes`;
         const before = readFileSync(limitFile, 'utf8').trim();
-        await updateTask(h.cd.address, h.cd.namespace, id, { memory: { limit } });
+        const update = await updateTask(h.cd, id, { memory: { limit } });
         const after = readFileSync(limitFile, 'utf8').trim();
         await h.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
         await h.waitStatus(id, 'STOPPED');
-        const stopped = await updateTask(h.cd.address, h.cd.namespace, id, {
-          memory: { limit },
-        }).then(
-          () => 'ok',
-          (err: unknown) => normalize(String(err), id),
-        );
+        const stopped = await updateTask(h.cd, id, { memory: { limit } });
         await h.destroy(id);
-        return { unlimited: before !== String(limit), after, stopped };
+        return { unlimited: before !== String(limit), update: update.code, after, stopped };
       },
       {
         unlimited: true,
+        update: 0,
         after: String(48 * 1024 * 1024),
-        stopped: 'Error: 2 UNKNOWN: cannot update a stopped container: unknown',
+        stopped: { code: 2, message: 'cannot update a stopped container: unknown' },
       },
     );
   });

@@ -13,7 +13,7 @@ import {
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { native } from '../../../src/native/index.js';
+import { native, POLL_READABLE, POLL_WRITABLE } from '../../../src/native/index.js';
 
 test('pipe gives a working close-on-exec pair', () => {
   const [r, w] = native.pipe();
@@ -91,4 +91,32 @@ test('mount and umount2 a tmpfs (root)', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('FdWatcher reports readiness of a pipe and is silent once closed', async () => {
+  const [r, w] = native.pipe();
+  const seen: { status: number; events: number }[] = [];
+  const watcher = new native.FdWatcher(r, (status, events) => {
+    seen.push({ status, events });
+    watcher.start(0); // level-triggered: stop until the test asks again
+  });
+  watcher.start(POLL_READABLE | POLL_WRITABLE); // a read end is never writable
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.deepEqual(seen, [], 'an empty pipe is not readable');
+  writeSync(w, 'x');
+  for (let i = 0; i < 200 && seen.length === 0; i++) await new Promise((res) => setTimeout(res, 5));
+  assert.deepEqual(seen, [{ status: 0, events: POLL_READABLE }]);
+  watcher.start(POLL_READABLE);
+  watcher.close();
+  watcher.close();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(seen.length, 1, 'no callback after close');
+  assert.throws(
+    () => {
+      watcher.start(POLL_READABLE);
+    },
+    { code: 'EBADF' },
+  );
+  native.closeFd(r);
+  native.closeFd(w);
 });

@@ -1,0 +1,287 @@
+// A process's console (terminal = true): the pty master runc hands us, copied to and from
+// containerd's FIFOs. stdin FIFO → master, master → stdout FIFO; stderr is unused (the pty
+// merges both). The FIFO ends are opened as ProcessIO does (keep-alive reader for stdout,
+// keep-alive writer for stdin, all O_NONBLOCK, reader first).
+//
+// The master is not a stream Node can own: net.Socket refuses a TTY fd, and libuv's TTY handle
+// writes to a master with blocking writes, which freezes the whole shim as soon as the container
+// stops reading its input. So the master is non-blocking, watched with uv_poll (native
+// FdWatcher), and read and written here with plain read(2)/write(2) that never block.
+//
+// Ends: EIO from the master (every slave fd closed; the kernel flushes pending output first) is
+// EOF. On process exit the console is shut down: what the master still holds is read, stdout is
+// ended, the master closed (as the reference's ShutdownConsole, but after draining). When the
+// stdin copy ends (CloseIO, then the client closes its end) the reference closes the console too.
+import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { Deferred, withTimeout } from '../base/deferred.js';
+import { ShimError, errorCode } from '../base/errors.js';
+import { native, POLL_READABLE, POLL_WRITABLE, type FdWatcher } from '../native/index.js';
+import { ConsoleSocket } from './console-socket.js';
+import { parseStdioTarget, type Stdio } from './stdio.js';
+
+const { O_RDONLY, O_WRONLY, O_NONBLOCK } = constants;
+
+const READ_CHUNK = 32 * 1024;
+/** Reads per readiness callback, so one chatty console cannot starve the loop. */
+const READS_PER_WAKEUP = 16;
+/** Bound on the final drain at shutdown (a process outside ours may keep writing to the pty). */
+const SHUTDOWN_DRAIN_BYTES = 4 * 1024 * 1024;
+
+export class Console {
+  #master: number;
+  #watcher: FdWatcher | undefined;
+  /** fds we close at the end: keep-alive ends. */
+  readonly #rawFds = new Set<number>();
+  #stdin: Socket | undefined;
+  #stdinKeepAlive = -1;
+  #stdinEnded = false;
+  /** stdin bytes the master did not take yet (its input queue was full). */
+  #pending: Buffer[] = [];
+  #out: Socket | undefined;
+  #outBlocked = false;
+  #reading = true;
+  /** The slave side is gone (EIO/EOF): input has nowhere to go any more. */
+  #hungUp = false;
+  readonly #outputDone = new Deferred<void>();
+  #shutDown = false;
+  #closed = false;
+  readonly #buf = Buffer.allocUnsafe(READ_CHUNK);
+
+  private constructor(master: number) {
+    this.#master = master;
+  }
+
+  /**
+   * Runs `runcCall` with a fresh console socket, receives the master it sent and starts copying.
+   * The socket, its temp dir and (on failure) the master are released on every path.
+   */
+  static async receive(
+    stdio: Stdio,
+    runcCall: (socketPath: string) => Promise<void>,
+  ): Promise<Console> {
+    const target = parseStdioTarget(stdio);
+    if (target.kind === 'file' || target.kind === 'binary') {
+      throw new ShimError('not-implemented', `terminal with ${target.kind} stdio`);
+    }
+    const socket = ConsoleSocket.create();
+    let master: number;
+    try {
+      await runcCall(socket.path);
+      master = socket.receiveMaster();
+    } finally {
+      socket.close();
+    }
+    const cons = new Console(master);
+    try {
+      cons.setup(stdio, target.kind === 'fifo');
+    } catch (err) {
+      cons.close();
+      throw err;
+    }
+    return cons;
+  }
+
+  private setup(stdio: Stdio, fifos: boolean): void {
+    native.setNonBlocking(this.#master, true);
+    if (fifos && stdio.stdin !== '') {
+      // Reader first (never blocks), then the keep-alive writer (a reader exists).
+      const reader = openSync(stdio.stdin, O_RDONLY | O_NONBLOCK);
+      this.#stdin = stream(reader, 'read');
+      this.#stdinKeepAlive = this.track(openSync(stdio.stdin, O_WRONLY | O_NONBLOCK));
+    }
+    if (fifos && stdio.stdout !== '') {
+      this.track(openSync(stdio.stdout, O_RDONLY | O_NONBLOCK));
+      this.#out = stream(openSync(stdio.stdout, O_WRONLY | O_NONBLOCK), 'write');
+      const done = (): void => {
+        this.#outputDone.resolve();
+      };
+      this.#out.once('close', done);
+    }
+    this.#watcher = new native.FdWatcher(this.#master, (status, events) => {
+      this.onReady(status, events);
+    });
+    this.#stdin?.on('data', (chunk: Buffer) => {
+      if (this.#hungUp) return;
+      this.#pending.push(chunk);
+      this.flushInput();
+    });
+    // The stdin copy ends only at EOF: CloseIO dropped the keep-alive writer, the client closed.
+    const stdinEnded = (): void => {
+      this.#stdinEnded = true;
+      if (this.#pending.length === 0) this.shutdown();
+    };
+    this.#stdin?.once('end', stdinEnded);
+    this.#stdin?.once('error', stdinEnded);
+    this.updatePoll();
+  }
+
+  private track(fd: number): number {
+    this.#rawFds.add(fd);
+    return fd;
+  }
+
+  get isShutDown(): boolean {
+    return this.#shutDown;
+  }
+
+  private updatePoll(): void {
+    if (!this.#watcher) return;
+    const events =
+      (this.#reading && !this.#outBlocked ? POLL_READABLE : 0) |
+      (this.#pending.length > 0 ? POLL_WRITABLE : 0);
+    this.#watcher.start(events);
+  }
+
+  private onReady(status: number, events: number): void {
+    if (this.#shutDown) return;
+    if (status < 0) {
+      // POLLERR: the master is unusable; what was read has been passed on.
+      this.#pending = [];
+      this.endOutput();
+      this.updatePoll();
+      return;
+    }
+    if ((events & POLL_WRITABLE) !== 0) this.flushInput();
+    if ((events & POLL_READABLE) !== 0) this.readOutput(READS_PER_WAKEUP, false);
+    this.updatePoll();
+  }
+
+  /**
+   * Reads what the master holds, up to `maxReads` chunks, and passes it to stdout. Stops at
+   * EAGAIN, at EOF/EIO (ending stdout), or, unless draining, when stdout pushes back.
+   */
+  private readOutput(maxReads: number, draining: boolean): void {
+    for (let i = 0; i < maxReads && this.#reading; i++) {
+      let n: number;
+      try {
+        n = readSync(this.#master, this.#buf, 0, READ_CHUNK, null);
+      } catch (err) {
+        if (errorCode(err) === 'EAGAIN') return;
+        // EIO: the slave side is closed and everything it wrote has been read.
+        this.hangUp();
+        return;
+      }
+      if (n === 0) {
+        this.hangUp();
+        return;
+      }
+      if (!this.#out) continue; // no stdout: discard, but keep the pty flowing
+      const more = this.#out.write(Buffer.from(this.#buf.subarray(0, n)));
+      if (!more && !draining) {
+        this.#outBlocked = true;
+        this.#out.once('drain', () => {
+          this.#outBlocked = false;
+          this.updatePoll();
+        });
+        return;
+      }
+    }
+  }
+
+  /**
+   * Drops pending input too: a hung-up master reports POLLHUP (hence "writable") while refusing
+   * writes, which would otherwise spin.
+   */
+  private hangUp(): void {
+    this.#hungUp = true;
+    this.#pending = [];
+    this.endOutput();
+  }
+
+  private endOutput(): void {
+    if (!this.#reading) return;
+    this.#reading = false;
+    if (this.#out) this.#out.end();
+    else this.#outputDone.resolve();
+  }
+
+  /** Writes pending stdin bytes until the master's input queue is full. */
+  private flushInput(): void {
+    while (this.#pending.length > 0 && !this.#shutDown) {
+      const chunk = this.#pending[0];
+      if (!chunk) break;
+      let n: number;
+      try {
+        n = writeSync(this.#master, chunk);
+      } catch (err) {
+        if (errorCode(err) === 'EAGAIN') break;
+        this.#pending = []; // the console is gone: the input has nowhere to go
+        break;
+      }
+      if (n >= chunk.length) this.#pending.shift();
+      else this.#pending[0] = chunk.subarray(n);
+    }
+    // Back-pressure: stop reading the FIFO while the master is full.
+    if (this.#pending.length > 0) this.#stdin?.pause();
+    else if (this.#stdinEnded) this.shutdown();
+    else this.#stdin?.resume();
+    this.updatePoll();
+  }
+
+  /** Sets the pty window size; a console already shut down has nothing to resize. */
+  resize(rows: number, cols: number): void {
+    if (this.#shutDown || this.#master < 0) return;
+    native.setWinsize(this.#master, rows, cols);
+  }
+
+  /**
+   * Process exit (or end of stdin): reads what the master still holds (a non-blocking read
+   * first flushes the kernel's pending tty buffer, so nothing written before the exit is lost),
+   * ends stdout and closes the master.
+   */
+  shutdown(): void {
+    if (this.#shutDown) return;
+    this.#shutDown = true;
+    if (this.#master >= 0) {
+      this.readOutput(Math.ceil(SHUTDOWN_DRAIN_BYTES / READ_CHUNK), true);
+    }
+    this.endOutput();
+    this.#watcher?.close();
+    this.#watcher = undefined;
+    this.#pending = [];
+    this.#stdin?.destroy();
+    this.#stdin = undefined;
+    if (this.#master >= 0) safeClose(this.#master);
+    this.#master = -1;
+  }
+
+  /** CloseIO: drop the keep-alive writer so stdin reaches EOF when the client closes too. */
+  closeStdin(): void {
+    if (this.#stdinKeepAlive >= 0) {
+      this.#rawFds.delete(this.#stdinKeepAlive);
+      safeClose(this.#stdinKeepAlive);
+      this.#stdinKeepAlive = -1;
+    }
+  }
+
+  /** Waits (bounded) until everything read from the master has been written to stdout. */
+  async drain(timeoutMs: number): Promise<void> {
+    await withTimeout(this.#outputDone.promise, timeoutMs);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.shutdown();
+    this.#out?.destroy();
+    for (const fd of this.#rawFds) safeClose(fd);
+    this.#rawFds.clear();
+    this.#stdinKeepAlive = -1;
+  }
+}
+
+function stream(fd: number, mode: 'read' | 'write'): Socket {
+  const socket = new Socket({ fd, readable: mode === 'read', writable: mode === 'write' });
+  // Errors end the copy; they are never fatal to the shim.
+  socket.on('error', () => undefined);
+  return socket;
+}
+
+function safeClose(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
