@@ -12,6 +12,7 @@ import { native } from '../native/index.js';
 import type { StdioFds } from '../runtime/runc.js';
 import { parseStdioTarget, type Stdio } from './stdio.js';
 import { withTimeout } from '../base/deferred.js';
+import { BinaryLogger, type LoggerContext } from './binary-logger.js';
 
 // Node opens every file with O_CLOEXEC already.
 const { O_RDONLY, O_WRONLY, O_NONBLOCK, O_APPEND, O_CREAT } = constants;
@@ -30,15 +31,25 @@ export class ProcessIO {
   /** Output copies (container → FIFO/file); Delete waits for them. stdin is not waited for. */
   #outputCopies: Promise<void>[] = [];
   #stdinKeepAlive = -1;
+  /** binary:// mode: the logger process and the pipe write ends it reads from. */
+  #logger: BinaryLogger | undefined;
   #closed = false;
 
   private constructor(readonly stdio: Stdio) {}
 
-  /** Opens the FIFOs/file and the pipes for a process; on failure releases everything. */
-  static open(stdio: Stdio, owner?: IoOwner): ProcessIO {
+  /**
+   * Opens the FIFOs/file and the pipes for a process, or starts its binary:// logger and waits
+   * until it is ready (`logger` names the process to it); on failure releases everything.
+   */
+  static async open(stdio: Stdio, owner?: IoOwner, logger?: LoggerContext): Promise<ProcessIO> {
     const io = new ProcessIO(stdio);
     try {
-      io.setup(owner);
+      const target = parseStdioTarget(stdio);
+      if (target.kind === 'binary') {
+        if (!logger) throw new Error('binary:// logging needs the container id and namespace');
+        // No stdin in this mode: the reference connects none (the container gets /dev/null).
+        io.#logger = await BinaryLogger.start(target.path, target.args, logger);
+      } else io.setup(owner);
     } catch (err) {
       io.close();
       throw err;
@@ -47,7 +58,13 @@ export class ProcessIO {
   }
 
   get childFds(): StdioFds {
+    if (this.#logger) return [-1, this.#logger.stdoutFd, this.#logger.stderrFd];
     return [this.#childFds[0] ?? -1, this.#childFds[1] ?? -1, this.#childFds[2] ?? -1];
+  }
+
+  /** binary:// mode: where a console copier writes the pty output (the logger's fd 3). */
+  get loggerStdoutFd(): number | undefined {
+    return this.#logger?.stdoutFd;
   }
 
   private setup(owner: IoOwner | undefined): void {
@@ -68,7 +85,7 @@ export class ProcessIO {
         return;
       }
       case 'binary':
-        throw new Error('binary:// logging is not implemented yet');
+        return; // started in open()
     }
   }
 
@@ -185,6 +202,14 @@ export class ProcessIO {
     for (const fd of this.#rawFds) safeClose(fd);
     this.#rawFds.clear();
     this.#stdinKeepAlive = -1;
+    // Runs on its own (SIGTERM, then SIGKILL after 12 s); closeAndWait awaits it.
+    void this.#logger?.close();
+  }
+
+  /** close(), then waits until a binary:// logger has exited (as the reference's Delete does). */
+  async closeAndWait(): Promise<void> {
+    this.close();
+    await this.#logger?.close();
   }
 }
 

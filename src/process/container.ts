@@ -46,6 +46,8 @@ export class Container {
     readonly config: CreateConfig,
     readonly runc: Runc,
     rootfsMounted: boolean,
+    /** Spawns binary:// loggers, so their exits are reaped with everything else. */
+    private readonly monitor: Monitor,
   ) {
     this.init = new Process(config.id, config.stdio);
     this.#rootfsMounted = rootfsMounted;
@@ -87,10 +89,14 @@ export class Container {
     const rootfs = bundlePath(bundle, bundleFiles.rootfs);
     const mounted = config.rootfs.length > 0;
     if (mounted) mountAll(config.rootfs, rootfs);
-    const container = new Container(config, runc, mounted);
+    const container = new Container(config, runc, mounted, monitor);
     let io: ProcessIO | undefined;
     try {
-      io = ProcessIO.open(config.stdio, { uid: config.options.ioUid, gid: config.options.ioGid });
+      io = await ProcessIO.open(
+        config.stdio,
+        { uid: config.options.ioUid, gid: config.options.ioGid },
+        { id: config.id, namespace: config.namespace, spawner: monitor },
+      );
       container.init.io = io;
       if (config.stdio.terminal) {
         throw new ShimError('not-implemented', 'terminal (console socket) support');
@@ -106,7 +112,7 @@ export class Container {
       container.init.pid = readPidFile(bundlePath(bundle, bundleFiles.initPid));
       return container;
     } catch (err) {
-      io?.close();
+      await io?.closeAndWait();
       await runc.delete(config.id, true).catch(() => undefined);
       if (mounted) await unmountAll(rootfs).catch(() => undefined);
       throw err;
@@ -186,17 +192,19 @@ export class Container {
       if (exec.stdio.terminal) {
         throw new ShimError('not-implemented', 'terminal (console socket) support');
       }
-      io = ProcessIO.open(exec.stdio, {
-        uid: this.config.options.ioUid,
-        gid: this.config.options.ioGid,
-      });
+      // The reference names an exec's logger by the exec id.
+      io = await ProcessIO.open(
+        exec.stdio,
+        { uid: this.config.options.ioUid, gid: this.config.options.ioGid },
+        { id: exec.id, namespace: this.config.namespace, spawner: this.monitor },
+      );
       exec.io = io;
       await this.runc.exec(this.id, { processPath, pidFile, stdio: io.childFds });
       io.closeChildEnds();
       exec.pid = readPidFile(pidFile);
       if (!exec.exit) exec.status = 'running';
     } catch (err) {
-      io?.close();
+      await io?.closeAndWait();
       exec.io = undefined;
       throw err;
     } finally {
@@ -207,7 +215,7 @@ export class Container {
   async deleteExec(exec: Process): Promise<void> {
     exec.assertStatus('delete', ['created', 'stopped']);
     await exec.io?.drain(DRAIN_TIMEOUT_MS);
-    exec.io?.close();
+    await exec.io?.closeAndWait();
     exec.status = 'deleted';
     this.execs.delete(exec.id);
     this.#execSpecs.delete(exec.id);
@@ -226,8 +234,10 @@ export class Container {
         await this.runc.delete(this.id, true).catch(() => undefined);
       }
     }
-    this.init.io?.close();
-    for (const exec of this.execs.values()) exec.io?.close();
+    await Promise.all([
+      this.init.io?.closeAndWait(),
+      ...[...this.execs.values()].map((exec) => exec.io?.closeAndWait()),
+    ]);
     if (this.#rootfsMounted) await unmountAll(bundlePath(this.bundle, bundleFiles.rootfs));
     this.init.status = 'deleted';
   }
