@@ -5,7 +5,8 @@
 // so the container does not get SIGPIPE while containerd restarts; for stdin it holds a keep-alive
 // writer, so the copy does not see EOF when a client goes away (CloseIO closes it). All FIFO opens
 // are O_NONBLOCK in an order that cannot block (reader first), so no libuv thread is ever parked.
-import { closeSync, constants, mkdirSync, openSync, fchownSync } from 'node:fs';
+import { closeSync, constants, createWriteStream, mkdirSync, openSync, fchownSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { dirname } from 'node:path';
 import { Socket } from 'node:net';
 import { native } from '../native/index.js';
@@ -27,7 +28,7 @@ export class ProcessIO {
   #childFds: number[] = [-1, -1, -1];
   /** fds we own and close at the end (keep-alive ends, FIFO ends not wrapped in a stream). */
   #rawFds = new Set<number>();
-  #streams: Socket[] = [];
+  #streams: (Socket | Writable)[] = [];
   /** Output copies (container → FIFO/file); Delete waits for them. stdin is not waited for. */
   #outputCopies: Promise<void>[] = [];
   #stdinKeepAlive = -1;
@@ -81,7 +82,7 @@ export class ProcessIO {
         if (this.stdio.stdin !== '') this.setupStdin(this.stdio.stdin, owner);
         // stdout and stderr both go to the one file, appended.
         const fd = this.track(openSync(target.path, O_WRONLY | O_APPEND | O_CREAT, 0o644));
-        this.setupOutputs(() => fd, owner, true);
+        this.setupOutputs(() => fd, owner, this.fileStream(fd));
         return;
       }
       case 'binary':
@@ -112,7 +113,8 @@ export class ProcessIO {
   private setupOutputs(
     openWriter: (path: string) => number,
     owner: IoOwner | undefined,
-    sharedFile = false,
+    /** file:// mode: the one stream on the log file (a net.Socket cannot wrap a regular file). */
+    sharedFile?: Writable,
   ): void {
     const { stdout, stderr } = this.stdio;
     const writers = new Map<string, number>();
@@ -122,7 +124,8 @@ export class ProcessIO {
     ];
     const targets: { fd: 1 | 2; writerFd: number }[] = [];
     for (const [fd, path] of outputs) {
-      if (path === '' || (fd === 2 && this.stdio.terminal)) continue;
+      // file:// logs both streams even if one path is empty (the reference sets both to the file).
+      if ((path === '' && !sharedFile) || (fd === 2 && this.stdio.terminal)) continue;
       const key = sharedFile ? 'file' : path;
       let writerFd = writers.get(key);
       if (writerFd === undefined) {
@@ -132,13 +135,13 @@ export class ProcessIO {
       targets.push({ fd, writerFd });
     }
     // One destination stream per distinct writer; with stdout == stderr it ends after both copies.
-    const sinks = new Map<number, { stream: Socket; users: number }>();
+    const sinks = new Map<number, { stream: Writable; users: number }>();
     for (const { writerFd } of targets) {
       const sink = sinks.get(writerFd);
       if (sink) sink.users++;
       else {
         this.#rawFds.delete(writerFd);
-        sinks.set(writerFd, { stream: this.stream(writerFd, 'write'), users: 1 });
+        sinks.set(writerFd, { stream: sharedFile ?? this.stream(writerFd, 'write'), users: 1 });
       }
     }
     for (const { fd, writerFd } of targets) {
@@ -164,6 +167,15 @@ export class ProcessIO {
 
   private chown(fd: number, owner: IoOwner | undefined): void {
     if (owner && (owner.uid !== 0 || owner.gid !== 0)) fchownSync(fd, owner.uid, owner.gid);
+  }
+
+  /** A write stream on a regular file; it owns (and closes) the fd once created. */
+  private fileStream(fd: number): Writable {
+    this.#rawFds.delete(fd);
+    const stream = createWriteStream('', { fd, autoClose: true });
+    stream.on('error', () => undefined);
+    this.#streams.push(stream);
+    return stream;
   }
 
   private stream(fd: number, mode: 'read' | 'write'): Socket {
@@ -214,7 +226,7 @@ export class ProcessIO {
 }
 
 /** Pipes src into dst with backpressure; resolves when src ends or either side fails. */
-function copy(src: Socket, dst: Socket, endDst = true): Promise<void> {
+function copy(src: Socket, dst: Writable, endDst = true): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       src.unpipe(dst);

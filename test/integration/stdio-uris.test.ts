@@ -162,6 +162,7 @@ describe('stdio URIs: ours vs the reference shim', () => {
   });
 
   test('binary:// logger of execs: named by the exec id, reaped, no fd leak in the shim', async () => {
+    const fdsSettled = new Map<RuntimeName, boolean>();
     await differential(
       async (rt) => {
         const id = uid(rt, 'binexec');
@@ -198,9 +199,12 @@ describe('stdio URIs: ours vs the reference shim', () => {
         const baseline = fdCount(shim);
         const rest = [];
         for (let n = 2; n <= 6; n++) rest.push(await runExec(n));
-        const fdsSettled = await waitFor(() => fdCount(shim) <= baseline, 10000).then(
-          () => true,
-          () => false,
+        fdsSettled.set(
+          rt,
+          await waitFor(() => fdCount(shim) <= baseline, 10000).then(
+            () => true,
+            () => false,
+          ),
         );
         const zombies = zombieChildren(shim);
         await h.destroy(id);
@@ -209,7 +213,6 @@ describe('stdio URIs: ours vs the reference shim', () => {
           first,
           rest: rest.map((e) => [e.code, e.stdout, e.stderr, e.parentIsShim, e.done]),
           restGone: rest.every((e) => !e.aliveAfterDelete),
-          fdsSettled,
           zombies,
         };
       },
@@ -226,10 +229,12 @@ describe('stdio URIs: ours vs the reference shim', () => {
         },
         rest: [2, 3, 4, 5, 6].map((n) => [n, `exec-out-${n}\n`, `exec-err-${n}\n`, true, true]),
         restGone: true,
-        fdsSettled: true,
         zombies: 0,
       },
     );
+    // Not compared with the reference: it never closes the ready pipe's read end (Go's GC
+    // finalizer does, some time later), so its fd count after the execs depends on the GC.
+    assert.equal(fdsSettled.get('ours'), true, 'our shim has more fds after the execs');
   });
 
   test('binary:// with a missing logger binary fails the run and leaves nothing', async () => {
@@ -409,8 +414,14 @@ describe('stdio URIs: ours vs the reference shim', () => {
         const statusAfterRestart = await h.taskStatus(id);
         const trigger = await ctr(['task', 'exec', '--exec-id', 'go', id, 'touch', '/tmp/go']);
         const attach = await h.ctrBackground(['task', 'attach', id]);
-        await h.waitStatus(id, 'STOPPED');
-        const del = await ctr(['task', 'delete', id]);
+        const exit = await h.events.waitFor(
+          (e) => e.topic === '/tasks/exit' && e.payload['id'] === id,
+          15000,
+        );
+        // Observed under both shims: containerd 1.6 deletes a task restored after its restart by
+        // itself once it exits, so there is no `ctr task delete` to do.
+        const deleted = await h.waitEvent(id, '/tasks/delete');
+        await h.waitStatus(id, 'ABSENT');
         await ctr(['container', 'delete', id]);
         await h.assertClean();
         return {
@@ -419,7 +430,8 @@ describe('stdio URIs: ours vs the reference shim', () => {
           attachCode: attach.exitCode,
           attachStdout: sha(attach.stdout),
           attachLength: attach.stdout.length,
-          del: del.exitCode,
+          exitStatus: exit.payload['exit_status'],
+          deleteStatus: deleted.payload['exit_status'],
         };
       },
       {
@@ -428,7 +440,8 @@ describe('stdio URIs: ours vs the reference shim', () => {
         attachCode: 5,
         attachStdout: sha(seqBytes(lines).replace(/\n$/, '')),
         attachLength: seqBytes(lines).length - 1,
-        del: 0,
+        exitStatus: 5,
+        deleteStatus: 5,
       },
     );
   });

@@ -31,6 +31,18 @@ function script(name: string, body: string): string {
 
 const ctx = (id = 'c1') => ({ id, namespace: 'ns1', spawner: monitor });
 
+/** The exit status the Monitor reaps for pid (subscribed before the exit can happen). */
+function exitStatusOf(pid: number): Promise<number> {
+  return new Promise((resolve) => {
+    const sub = monitor.subscribe((e) => {
+      if (e.pid === pid) {
+        sub.dispose();
+        resolve(e.status);
+      }
+    });
+  });
+}
+
 test('logger gets argv, only the two env vars, /dev/null stdio, and the pipes on fds 3 and 4', async () => {
   const out = join(dir, 'a');
   const path = script(
@@ -96,8 +108,11 @@ test('a byte written on fd 5 also means ready (the reference reads one byte)', a
   const path = script('logger-byte', 'printf x >&5\nexec sleep 1000');
   const logger = await BinaryLogger.start(path, [], ctx());
   assert.ok(isAlive(logger.pid));
+  const status = exitStatusOf(logger.pid);
   await logger.close();
-  await waitFor(() => !isAlive(logger.pid), 5000);
+  // close() returns once the logger has exited, and it was SIGTERM that ended it.
+  assert.equal(isAlive(logger.pid), false);
+  assert.equal(await status, 143);
 });
 
 test('a missing binary fails with the reference message and leaves no fd', async () => {
@@ -128,14 +143,7 @@ test('a logger that exits 0 without using fd 5 is accepted, as by the reference'
 test(`a logger ignoring SIGTERM is SIGKILLed after ${LOGGER_TERM_TIMEOUT_MS} ms`, async () => {
   const path = script('logger-stubborn', "trap '' TERM\nexec 5>&-\nwhile :; do sleep 0.1; done");
   const logger = await BinaryLogger.start(path, [], ctx());
-  const exited = new Promise<number>((resolve) => {
-    const sub = monitor.subscribe((e) => {
-      if (e.pid === logger.pid) {
-        sub.dispose();
-        resolve(e.status);
-      }
-    });
-  });
+  const status = exitStatusOf(logger.pid);
   await logger.close();
-  assert.equal(await exited, 137, 'the logger was not killed by SIGKILL');
+  assert.equal(await status, 137, 'the logger was not killed by SIGKILL');
 });
