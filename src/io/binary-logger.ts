@@ -36,6 +36,7 @@ export class BinaryLogger {
   #exit: Exit | undefined;
   #closing: Promise<void> | undefined;
   #fdsOpen = true;
+  #stdoutStream: Socket | undefined;
 
   private constructor(
     readonly pid: number,
@@ -96,6 +97,20 @@ export class BinaryLogger {
     }
   }
 
+  /**
+   * A stream on the stdout pipe, for a console copier (terminal mode: the container never gets
+   * this fd, so making it non-blocking affects no one else). It owns the fd from now on; close()
+   * destroys it if the copier has not ended it.
+   */
+  stdoutStream(): Socket {
+    if (!this.#stdoutStream) {
+      const stream = new Socket({ fd: this.stdoutFd, readable: false, writable: true });
+      stream.on('error', () => undefined);
+      this.#stdoutStream = stream;
+    }
+    return this.#stdoutStream;
+  }
+
   /** Closes the pipes, then SIGTERM; SIGKILL if it is still alive after 12 s. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= this.stop();
@@ -105,7 +120,8 @@ export class BinaryLogger {
   private async stop(): Promise<void> {
     if (this.#fdsOpen) {
       this.#fdsOpen = false;
-      safeClose(this.stdoutFd);
+      if (this.#stdoutStream) this.#stdoutStream.destroy();
+      else safeClose(this.stdoutFd);
       safeClose(this.stderrFd);
     }
     if (this.#exit) return;

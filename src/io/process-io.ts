@@ -5,6 +5,8 @@
 // so the container does not get SIGPIPE while containerd restarts; for stdin it holds a keep-alive
 // writer, so the copy does not see EOF when a client goes away (CloseIO closes it). All FIFO opens
 // are O_NONBLOCK in an order that cannot block (reader first), so no libuv thread is ever parked.
+// `file://` copies both streams into one appended file; `binary://` hands the pipes to a logger
+// process instead (binary-logger.ts) and copies nothing.
 import { closeSync, constants, createWriteStream, mkdirSync, openSync, fchownSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { dirname } from 'node:path';
@@ -63,9 +65,9 @@ export class ProcessIO {
     return [this.#childFds[0] ?? -1, this.#childFds[1] ?? -1, this.#childFds[2] ?? -1];
   }
 
-  /** binary:// mode: where a console copier writes the pty output (the logger's fd 3). */
-  get loggerStdoutFd(): number | undefined {
-    return this.#logger?.stdoutFd;
+  /** binary:// mode: the logger; a console copier writes into `logger.stdoutStream()`. */
+  get logger(): BinaryLogger | undefined {
+    return this.#logger;
   }
 
   private setup(owner: IoOwner | undefined): void {

@@ -147,3 +147,24 @@ test(`a logger ignoring SIGTERM is SIGKILLed after ${LOGGER_TERM_TIMEOUT_MS} ms`
   await logger.close();
   assert.equal(await status, 137, 'the logger was not killed by SIGKILL');
 });
+
+test('a console copier can write through stdoutStream(); close() still owns the fd', async () => {
+  const out = join(dir, 'console');
+  const path = script(
+    'logger-console',
+    `trap '' TERM\ncat <&3 > ${out} 5>&- &\nexec 5>&-\nwait\necho done > ${out}.done`,
+  );
+  const fdsBefore = fdCount();
+  const logger = await BinaryLogger.start(path, [], ctx());
+  const stream = logger.stdoutStream();
+  assert.equal(logger.stdoutStream(), stream, 'one stream per logger');
+  await new Promise<void>((resolve) =>
+    stream.write('from the pty\n', () => {
+      resolve();
+    }),
+  );
+  await logger.close();
+  assert.equal(readFileSync(out, 'utf8'), 'from the pty\n');
+  assert.ok(existsSync(`${out}.done`));
+  await waitFor(() => fdCount() === fdsBefore, 5000);
+});
