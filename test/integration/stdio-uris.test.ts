@@ -16,7 +16,13 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { differential, RUNTIMES, useHarness, type RuntimeName } from '../helpers/differential.js';
+import {
+  differential,
+  FULL_LIFECYCLE,
+  RUNTIMES,
+  useHarness,
+  type RuntimeName,
+} from '../helpers/differential.js';
 import { fdCount, isAlive, waitFor, zombieChildren } from '../helpers/leaks.js';
 
 const h = useHarness();
@@ -129,6 +135,7 @@ describe('stdio URIs: ours vs the reference shim', () => {
           'echo out1; echo err1 >&2; seq 1 2000',
         ]);
         const rec = loggerRecord(id);
+        const topics = await h.waitTopics(id, 4);
         // Delete waited for the logger: it flushed and exited before `ctr run --rm` returned.
         const aliveAfterDelete = isAlive(rec.pid);
         await h.assertClean();
@@ -144,6 +151,7 @@ describe('stdio URIs: ours vs the reference shim', () => {
           done: rec.done,
           aliveAfterDelete,
           exitStatus: h.eventFor(id, '/tasks/exit')['exit_status'],
+          topics,
         };
       },
       {
@@ -157,6 +165,7 @@ describe('stdio URIs: ours vs the reference shim', () => {
         done: true,
         aliveAfterDelete: false,
         exitStatus: 0,
+        topics: FULL_LIFECYCLE,
       },
     );
   });
@@ -207,6 +216,11 @@ describe('stdio URIs: ours vs the reference shim', () => {
           ),
         );
         const zombies = zombieChildren(shim);
+        // The loggers' exits are not taken for process exits: one exit event per exec, no more.
+        const exits = h
+          .eventsFor(id)
+          .filter((e) => e.topic === '/tasks/exit')
+          .map((e) => [String(e.payload['id']).slice(id.length), e.payload['exit_status']]);
         await h.destroy(id);
         await h.assertClean();
         return {
@@ -214,6 +228,7 @@ describe('stdio URIs: ours vs the reference shim', () => {
           rest: rest.map((e) => [e.code, e.stdout, e.stderr, e.parentIsShim, e.done]),
           restGone: rest.every((e) => !e.aliveAfterDelete),
           zombies,
+          exits,
         };
       },
       {
@@ -230,6 +245,7 @@ describe('stdio URIs: ours vs the reference shim', () => {
         rest: [2, 3, 4, 5, 6].map((n) => [n, `exec-out-${n}\n`, `exec-err-${n}\n`, true, true]),
         restGone: true,
         zombies: 0,
+        exits: [1, 2, 3, 4, 5, 6].map((n) => [`-e${n}`, n]),
       },
     );
     // Not compared with the reference: it never closes the ready pipe's read end (Go's GC
@@ -304,7 +320,12 @@ describe('stdio URIs: ours vs the reference shim', () => {
     assert.match(ours.stderr, /logging binary .*failing-logger\.sh exited with status 3/);
   });
 
+  // Deliberate difference, stderr only: the reference (1.6) hands the stdout copy the raw file and
+  // only stderr the reference-counted one, so when stdout's copy ends first it closes the file
+  // under stderr's copy and stderr lines are lost (seen here: `err-1` missing in some runs). We
+  // close the shared file after both copies. So stderr lines are checked for us, not compared.
   test('file://: stdout and stderr appended to one file, parent dirs created', async () => {
+    const stderrLines = new Map<RuntimeName, string[]>();
     await differential(
       async (rt) => {
         const id = uid(rt, 'filelog');
@@ -328,6 +349,10 @@ describe('stdio URIs: ours vs the reference shim', () => {
         const r2 = await runOnce(2);
         const content = readFileSync(log, 'utf8');
         const lines = content.trimEnd().split('\n');
+        stderrLines.set(
+          rt,
+          lines.filter((l) => l.startsWith('err-')),
+        );
         await h.assertClean();
         return {
           codes: [r1.exitCode, r2.exitCode],
@@ -335,8 +360,8 @@ describe('stdio URIs: ours vs the reference shim', () => {
           // The second run appended: the first run's bytes are still the file's prefix.
           appended: content.startsWith(afterFirst) && afterFirst.length > 0,
           // stdout and stderr are copied concurrently, so only each stream's order is fixed.
-          lines: [...lines].sort(),
           stdoutOrder: lines.filter((l) => l.startsWith('out-')),
+          others: lines.filter((l) => !/^(out|err)-/.test(l)),
           mode: (statSync(log).mode & 0o777).toString(8),
           dirMode: (statSync(join(dir, 'files', rt, 'nested')).mode & 0o777).toString(8),
         };
@@ -345,12 +370,14 @@ describe('stdio URIs: ours vs the reference shim', () => {
         codes: [0, 0],
         ctrOutput: '',
         appended: true,
-        lines: ['err-1', 'err-2', 'out-1-a', 'out-1-b', 'out-2-a', 'out-2-b'],
         stdoutOrder: ['out-1-a', 'out-1-b', 'out-2-a', 'out-2-b'],
+        others: [],
         mode: '644',
         dirMode: '755',
       },
     );
+    assert.deepEqual(stderrLines.get('ours'), ['err-1', 'err-2']);
+    for (const line of stderrLines.get('reference') ?? []) assert.match(line, /^err-[12]$/);
   });
 
   test('FIFOs: 4 MiB on stdout and 1 MiB on stderr arrive byte-exact through ctr', async () => {
