@@ -50,6 +50,7 @@ before(() => {
       'env > "$d/env"',
       'echo $$ > "$d/pid"',
       'echo $PPID > "$d/ppid"',
+      'tr "\\0" " " < /proc/$PPID/cmdline > "$d/parent"',
       'cat <&3 > "$d/stdout" 5>&- &',
       'cat <&4 > "$d/stderr" 5>&- &',
       'exec 5>&-',
@@ -72,6 +73,8 @@ interface LoggerRecord {
   stderr: string;
   pid: number;
   ppid: number;
+  /** The parent's command line, read by the logger while it starts. */
+  parent: string;
   done: boolean;
 }
 
@@ -93,6 +96,7 @@ function loggerRecord(name: string): LoggerRecord {
     stderr: read('stderr'),
     pid: Number(read('pid').trim()),
     ppid: Number(read('ppid').trim()),
+    parent: read('parent'),
     done: existsSync(join(d, 'done')),
   };
 }
@@ -147,7 +151,8 @@ describe('stdio URIs: ours vs the reference shim', () => {
           stdout: rec.stdout,
           stderr: rec.stderr,
           // Its parent was the shim (not containerd, not us).
-          parentIsShim: rec.ppid > 1 && rec.ppid !== process.pid && rec.ppid !== h.cd.pid,
+          // Both shims run as `<binary> -namespace <ns> -id <id> -address <addr>`.
+          parentIsShim: / -namespace \S+ -id \S+ -address /.test(rec.parent),
           done: rec.done,
           aliveAfterDelete,
           exitStatus: h.eventFor(id, '/tasks/exit')['exit_status'],
