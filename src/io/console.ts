@@ -260,6 +260,12 @@ export class Console {
     await withTimeout(this.#outputDone.promise, timeoutMs);
   }
 
+  /** Same contract as ProcessIO's: a console owns no child, so closing is immediate. */
+  closeAndWait(): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

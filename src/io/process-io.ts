@@ -5,13 +5,17 @@
 // so the container does not get SIGPIPE while containerd restarts; for stdin it holds a keep-alive
 // writer, so the copy does not see EOF when a client goes away (CloseIO closes it). All FIFO opens
 // are O_NONBLOCK in an order that cannot block (reader first), so no libuv thread is ever parked.
-import { closeSync, constants, mkdirSync, openSync, fchownSync } from 'node:fs';
+// `file://` copies both streams into one appended file; `binary://` hands the pipes to a logger
+// process instead (binary-logger.ts) and copies nothing.
+import { closeSync, constants, createWriteStream, mkdirSync, openSync, fchownSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { dirname } from 'node:path';
 import { Socket } from 'node:net';
 import { native } from '../native/index.js';
 import type { StdioFds } from '../runtime/runc.js';
 import { parseStdioTarget, type Stdio } from './stdio.js';
 import { withTimeout } from '../base/deferred.js';
+import { BinaryLogger, type LoggerContext } from './binary-logger.js';
 
 // Node opens every file with O_CLOEXEC already.
 const { O_RDONLY, O_WRONLY, O_NONBLOCK, O_APPEND, O_CREAT } = constants;
@@ -26,19 +30,29 @@ export class ProcessIO {
   #childFds: number[] = [-1, -1, -1];
   /** fds we own and close at the end (keep-alive ends, FIFO ends not wrapped in a stream). */
   #rawFds = new Set<number>();
-  #streams: Socket[] = [];
+  #streams: (Socket | Writable)[] = [];
   /** Output copies (container → FIFO/file); Delete waits for them. stdin is not waited for. */
   #outputCopies: Promise<void>[] = [];
   #stdinKeepAlive = -1;
+  /** binary:// mode: the logger process and the pipe write ends it reads from. */
+  #logger: BinaryLogger | undefined;
   #closed = false;
 
   private constructor(readonly stdio: Stdio) {}
 
-  /** Opens the FIFOs/file and the pipes for a process; on failure releases everything. */
-  static open(stdio: Stdio, owner?: IoOwner): ProcessIO {
+  /**
+   * Opens the FIFOs/file and the pipes for a process, or starts its binary:// logger and waits
+   * until it is ready (`logger` names the process to it); on failure releases everything.
+   */
+  static async open(stdio: Stdio, owner?: IoOwner, logger?: LoggerContext): Promise<ProcessIO> {
     const io = new ProcessIO(stdio);
     try {
-      io.setup(owner);
+      const target = parseStdioTarget(stdio);
+      if (target.kind === 'binary') {
+        if (!logger) throw new Error('binary:// logging needs the container id and namespace');
+        // No stdin in this mode: the reference connects none (the container gets /dev/null).
+        io.#logger = await BinaryLogger.start(target.path, target.args, logger);
+      } else io.setup(owner);
     } catch (err) {
       io.close();
       throw err;
@@ -47,7 +61,13 @@ export class ProcessIO {
   }
 
   get childFds(): StdioFds {
+    if (this.#logger) return [-1, this.#logger.stdoutFd, this.#logger.stderrFd];
     return [this.#childFds[0] ?? -1, this.#childFds[1] ?? -1, this.#childFds[2] ?? -1];
+  }
+
+  /** binary:// mode: the logger; a console copier writes into `logger.stdoutStream()`. */
+  get logger(): BinaryLogger | undefined {
+    return this.#logger;
   }
 
   private setup(owner: IoOwner | undefined): void {
@@ -64,11 +84,11 @@ export class ProcessIO {
         if (this.stdio.stdin !== '') this.setupStdin(this.stdio.stdin, owner);
         // stdout and stderr both go to the one file, appended.
         const fd = this.track(openSync(target.path, O_WRONLY | O_APPEND | O_CREAT, 0o644));
-        this.setupOutputs(() => fd, owner, true);
+        this.setupOutputs(() => fd, owner, this.fileStream(fd));
         return;
       }
       case 'binary':
-        throw new Error('binary:// logging is not implemented yet');
+        return; // started in open()
     }
   }
 
@@ -95,7 +115,8 @@ export class ProcessIO {
   private setupOutputs(
     openWriter: (path: string) => number,
     owner: IoOwner | undefined,
-    sharedFile = false,
+    /** file:// mode: the one stream on the log file (a net.Socket cannot wrap a regular file). */
+    sharedFile?: Writable,
   ): void {
     const { stdout, stderr } = this.stdio;
     const writers = new Map<string, number>();
@@ -105,7 +126,8 @@ export class ProcessIO {
     ];
     const targets: { fd: 1 | 2; writerFd: number }[] = [];
     for (const [fd, path] of outputs) {
-      if (path === '' || (fd === 2 && this.stdio.terminal)) continue;
+      // file:// logs both streams even if one path is empty (the reference sets both to the file).
+      if ((path === '' && !sharedFile) || (fd === 2 && this.stdio.terminal)) continue;
       const key = sharedFile ? 'file' : path;
       let writerFd = writers.get(key);
       if (writerFd === undefined) {
@@ -115,13 +137,13 @@ export class ProcessIO {
       targets.push({ fd, writerFd });
     }
     // One destination stream per distinct writer; with stdout == stderr it ends after both copies.
-    const sinks = new Map<number, { stream: Socket; users: number }>();
+    const sinks = new Map<number, { stream: Writable; users: number }>();
     for (const { writerFd } of targets) {
       const sink = sinks.get(writerFd);
       if (sink) sink.users++;
       else {
         this.#rawFds.delete(writerFd);
-        sinks.set(writerFd, { stream: this.stream(writerFd, 'write'), users: 1 });
+        sinks.set(writerFd, { stream: sharedFile ?? this.stream(writerFd, 'write'), users: 1 });
       }
     }
     for (const { fd, writerFd } of targets) {
@@ -147,6 +169,15 @@ export class ProcessIO {
 
   private chown(fd: number, owner: IoOwner | undefined): void {
     if (owner && (owner.uid !== 0 || owner.gid !== 0)) fchownSync(fd, owner.uid, owner.gid);
+  }
+
+  /** A write stream on a regular file; it owns (and closes) the fd once created. */
+  private fileStream(fd: number): Writable {
+    this.#rawFds.delete(fd);
+    const stream = createWriteStream('', { fd, autoClose: true });
+    stream.on('error', () => undefined);
+    this.#streams.push(stream);
+    return stream;
   }
 
   private stream(fd: number, mode: 'read' | 'write'): Socket {
@@ -185,11 +216,19 @@ export class ProcessIO {
     for (const fd of this.#rawFds) safeClose(fd);
     this.#rawFds.clear();
     this.#stdinKeepAlive = -1;
+    // Runs on its own (SIGTERM, then SIGKILL after 12 s); closeAndWait awaits it.
+    void this.#logger?.close();
+  }
+
+  /** close(), then waits until a binary:// logger has exited (as the reference's Delete does). */
+  async closeAndWait(): Promise<void> {
+    this.close();
+    await this.#logger?.close();
   }
 }
 
 /** Pipes src into dst with backpressure; resolves when src ends or either side fails. */
-function copy(src: Socket, dst: Socket, endDst = true): Promise<void> {
+function copy(src: Socket, dst: Writable, endDst = true): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       src.unpipe(dst);

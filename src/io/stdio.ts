@@ -23,7 +23,12 @@ export function parseStdioTarget(s: Stdio): StdioTarget {
   const colon = uri.indexOf('://');
   if (colon === -1) return { kind: 'fifo' };
   const scheme = uri.slice(0, colon);
-  const url = new URL(uri);
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch (err) {
+    throw new Error(`unable to parse stdout uri: ${uri}`, { cause: err });
+  }
   const path = decodeURIComponent(url.pathname);
   switch (scheme) {
     case 'fifo':
@@ -31,8 +36,14 @@ export function parseStdioTarget(s: Stdio): StdioTarget {
     case 'file':
       return { kind: 'file', path };
     case 'binary': {
+      // Like Go's url.Query(): a repeated key passes only its first value.
       const args: string[] = [];
-      for (const [k, v] of url.searchParams) args.push(k, v);
+      const seen = new Set<string>();
+      for (const [k, v] of url.searchParams) {
+        if (seen.has(k)) continue;
+        seen.add(k);
+        args.push(k, v);
+      }
       return { kind: 'binary', path, args };
     }
     default:

@@ -52,6 +52,8 @@ export class Container {
     readonly config: CreateConfig,
     readonly runc: Runc,
     rootfsMounted: boolean,
+    /** Spawns binary:// loggers, so their exits are reaped with everything else. */
+    private readonly monitor: Monitor,
   ) {
     this.init = new Process(config.id, config.stdio, 'init');
     this.#rootfsMounted = rootfsMounted;
@@ -105,7 +107,7 @@ export class Container {
     const rootfs = bundlePath(bundle, bundleFiles.rootfs);
     const mounted = config.rootfs.length > 0;
     if (mounted) mountAll(config.rootfs, rootfs);
-    const container = new Container(config, runc, mounted);
+    const container = new Container(config, runc, mounted, monitor);
     const createOpts = {
       bundle,
       pidFile: bundlePath(bundle, bundleFiles.initPid),
@@ -118,10 +120,7 @@ export class Container {
         if (config.stdio.terminal) {
           throw new ShimError('not-implemented', 'restore of a container with a terminal');
         }
-        container.init.io = ProcessIO.open(config.stdio, {
-          uid: config.options.ioUid,
-          gid: config.options.ioGid,
-        });
+        container.init.io = await container.openPipes(config.stdio, config.id);
         return container;
       }
       if (config.stdio.terminal) {
@@ -130,10 +129,7 @@ export class Container {
           runc.create(config.id, { ...createOpts, consoleSocket, stdio: [-1, -1, -1] }),
         );
       } else {
-        const io = ProcessIO.open(config.stdio, {
-          uid: config.options.ioUid,
-          gid: config.options.ioGid,
-        });
+        const io = await container.openPipes(config.stdio, config.id);
         container.init.io = io;
         await runc.create(config.id, { ...createOpts, stdio: io.childFds });
         io.closeChildEnds();
@@ -141,11 +137,20 @@ export class Container {
       container.init.pid = readPidFile(bundlePath(bundle, bundleFiles.initPid));
       return container;
     } catch (err) {
-      container.init.io?.close();
+      await container.init.io?.closeAndWait();
       await runc.delete(config.id, true).catch(() => undefined);
       if (mounted) await unmountAll(rootfs).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** The pipe plumbing of one process; `loggerId` is what a binary:// logger is told it logs. */
+  private openPipes(stdio: Stdio, loggerId: string): Promise<ProcessIO> {
+    return ProcessIO.open(
+      stdio,
+      { uid: this.config.options.ioUid, gid: this.config.options.ioGid },
+      { id: loggerId, namespace: this.config.namespace, spawner: this.monitor },
+    );
   }
 
   async start(): Promise<void> {
@@ -274,10 +279,8 @@ export class Container {
           this.runc.exec(this.id, { processPath, pidFile, consoleSocket, stdio: [-1, -1, -1] }),
         );
       } else {
-        const io = ProcessIO.open(exec.stdio, {
-          uid: this.config.options.ioUid,
-          gid: this.config.options.ioGid,
-        });
+        // The reference names an exec's binary logger by the exec id.
+        const io = await this.openPipes(exec.stdio, exec.id);
         exec.io = io;
         await this.runc.exec(this.id, { processPath, pidFile, stdio: io.childFds });
         io.closeChildEnds();
@@ -285,7 +288,7 @@ export class Container {
       exec.pid = readPidFile(pidFile);
       if (!exec.exit) exec.status = 'running';
     } catch (err) {
-      exec.io?.close();
+      await exec.io?.closeAndWait();
       exec.io = undefined;
       throw err;
     } finally {
@@ -296,7 +299,7 @@ export class Container {
   async deleteExec(exec: Process): Promise<void> {
     exec.assertStatus('delete', ['created', 'stopped']);
     await exec.io?.drain(DRAIN_TIMEOUT_MS);
-    exec.io?.close();
+    await exec.io?.closeAndWait();
     exec.status = 'deleted';
     this.execs.delete(exec.id);
     this.#execSpecs.delete(exec.id);
@@ -315,16 +318,15 @@ export class Container {
         await this.runc.delete(this.id, true).catch(() => undefined);
       }
     }
-    this.init.io?.close();
-    for (const exec of this.execs.values()) exec.io?.close();
+    await Promise.all([
+      this.init.io?.closeAndWait(),
+      ...[...this.execs.values()].map((exec) => exec.io?.closeAndWait()),
+    ]);
     if (this.#rootfsMounted) await unmountAll(bundlePath(this.bundle, bundleFiles.rootfs));
     this.init.status = 'deleted';
   }
 
   async pause(): Promise<void> {
-    // The reference's wording for a created (or created-from-checkpoint) task.
-    if (this.init.status === 'created')
-      throw new ShimError('unknown', 'cannot pause task in created state');
     this.init.assertStatus('pause', ['running']);
     this.init.status = 'pausing';
     try {
@@ -337,8 +339,6 @@ export class Container {
   }
 
   async resume(): Promise<void> {
-    if (this.init.status === 'created')
-      throw new ShimError('unknown', 'cannot resume task in created state');
     this.init.assertStatus('resume', ['paused']);
     await this.runc.resume(this.id);
     if (this.init.status === 'paused') this.init.status = 'running';

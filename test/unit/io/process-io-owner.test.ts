@@ -7,12 +7,14 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { ProcessIO } from '../../../src/io/process-io.js';
 
-function withFifos(run: (paths: { stdin: string; stdout: string; stderr: string }) => void): void {
+async function withFifos(
+  run: (paths: { stdin: string; stdout: string; stderr: string }) => Promise<void>,
+): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'io-owner-'));
   try {
     const paths = { stdin: join(dir, 'in'), stdout: join(dir, 'out'), stderr: join(dir, 'err') };
     execFileSync('mkfifo', [paths.stdin, paths.stdout, paths.stderr]);
-    run(paths);
+    await run(paths);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -24,9 +26,9 @@ const owners = (io: ProcessIO): string[] =>
     return `${String(st.uid)}:${String(st.gid)}`;
   });
 
-test('pipes handed to the container are owned by IoUid:IoGid', () => {
-  withFifos((paths) => {
-    const io = ProcessIO.open({ ...paths, terminal: false }, { uid: 1000, gid: 1001 });
+test('pipes handed to the container are owned by IoUid:IoGid', async () => {
+  await withFifos(async (paths) => {
+    const io = await ProcessIO.open({ ...paths, terminal: false }, { uid: 1000, gid: 1001 });
     try {
       assert.deepEqual(owners(io), ['1000:1001', '1000:1001', '1000:1001']);
     } finally {
@@ -35,9 +37,9 @@ test('pipes handed to the container are owned by IoUid:IoGid', () => {
   });
 });
 
-test('without IoUid/IoGid the pipes stay root-owned', () => {
-  withFifos((paths) => {
-    const io = ProcessIO.open({ ...paths, terminal: false }, { uid: 0, gid: 0 });
+test('without IoUid/IoGid the pipes stay root-owned', async () => {
+  await withFifos(async (paths) => {
+    const io = await ProcessIO.open({ ...paths, terminal: false }, { uid: 0, gid: 0 });
     try {
       assert.deepEqual(owners(io), ['0:0', '0:0', '0:0']);
     } finally {
