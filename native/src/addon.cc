@@ -5,6 +5,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitProcess(env, exports);
   InitFd(env, exports);
   InitSys(env, exports);
+  InitPoll(env, exports);
   return exports;
 }
 

@@ -61,3 +61,4 @@ inline std::vector<std::string> StringArray(Napi::Array arr) {
 Napi::Object InitProcess(Napi::Env env, Napi::Object exports);
 Napi::Object InitFd(Napi::Env env, Napi::Object exports);
 Napi::Object InitSys(Napi::Env env, Napi::Object exports);
+Napi::Object InitPoll(Napi::Env env, Napi::Object exports);

@@ -22,6 +22,16 @@ export interface SpawnOptions {
   setpgid?: boolean;
 }
 
+/** A uv_poll watcher on Node's loop; it never owns the fd (close the watcher, then the fd). */
+export interface FdWatcher {
+  close(): void;
+}
+
+export interface FdWatcherConstructor {
+  /** Calls `onReady(status, events)` whenever `fd` is readable; status < 0 is a libuv error. */
+  new (fd: number, onReady: (status: number, events: number) => void): FdWatcher;
+}
+
 export interface NativeBinding {
   setChildSubreaper(): void;
   isChildSubreaper(): boolean;
@@ -38,7 +48,13 @@ export interface NativeBinding {
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount2(target: string, flags: number): void;
   eventfd(initval: number, flags: number): number;
+  /** Reads (and resets) an eventfd counter; 0 when nothing is pending on a non-blocking fd. */
+  eventfdRead(fd: number): number;
+  FdWatcher: FdWatcherConstructor;
 }
+
+/** eventfd(2) flag: reads return EAGAIN instead of blocking. */
+export const EFD_NONBLOCK = 0o4000;
 
 const ADDON_PATH = '../../../native/build/Release/shim_native.node';
 
