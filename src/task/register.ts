@@ -79,7 +79,7 @@ export function registerTaskService(server: Server, svc: TaskService, log: Logge
     Shutdown: unary(log, 'Shutdown', v2.ShutdownRequest, undefined, () => {
       svc.shutdown();
     }),
-    Stats: notImplemented('Stats'),
+    Stats: unary(log, 'Stats', v2.StatsRequest, v2.StatsResponse, (r) => svc.stats(r)),
     Checkpoint: notImplemented('Checkpoint'),
   };
   for (const name of TASK_SERVICES) server.register(name, methods);

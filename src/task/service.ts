@@ -13,7 +13,9 @@ import { Container } from '../process/container.js';
 import type { Process, ProcessStatus } from '../process/process.js';
 import { saveInitExit } from '../process/bundle.js';
 import type { TaskEvents } from '../events/topics.js';
+import { ContainerCgroup } from '../cgroups/index.js';
 import { decodeRuntimeOptions } from './options.js';
+import { encodeMetrics } from './stats.js';
 
 type V2 = typeof containerd.task.v2;
 type Req<K extends keyof V2> = InstanceType<V2[K]>;
@@ -47,6 +49,8 @@ export class TaskService {
   readonly #startWatchers = new Set<Exit[]>();
   /** Resolvers waiting for a container's running execs to reach 0. */
   readonly #execsDrained = new Map<Container, (() => void)[]>();
+  /** Cgroups (stats, OOM watching) by container id; closed at Delete. */
+  readonly #cgroups = new Map<string, ContainerCgroup>();
   readonly #unsubscribe: () => void;
 
   constructor(private readonly deps: TaskServiceDeps) {
@@ -64,6 +68,8 @@ export class TaskService {
 
   close(): void {
     this.#unsubscribe();
+    for (const cg of this.#cgroups.values()) cg.close();
+    this.#cgroups.clear();
   }
 
   private container(id: string): Container {
@@ -112,6 +118,7 @@ export class TaskService {
     ).finally(() => this.#creating.delete(req.id));
     this.#containers.set(req.id, container);
     this.#running.set(container.init.pid, { container, process: container.init, held: undefined });
+    this.loadCgroup(container);
     this.deps.events.create({
       container_id: req.id,
       bundle: req.bundle,
@@ -122,6 +129,23 @@ export class TaskService {
     });
     this.deps.log.info('container created', { id: req.id, pid: container.init.pid });
     return { pid: container.init.pid };
+  }
+
+  /** Right after create (as 2.x does), so even a very early OOM is seen. */
+  private loadCgroup(container: Container): void {
+    const id = container.id;
+    try {
+      const cg = ContainerCgroup.load(
+        container.init.pid,
+        () => {
+          this.deps.events.oom({ container_id: id });
+        },
+        this.deps.log,
+      );
+      this.#cgroups.set(id, cg);
+    } catch (err) {
+      this.deps.log.warn('no cgroup for container', { id, error: String(err) });
+    }
   }
 
   async start(req: Req<'StartRequest'>): Promise<containerd.task.v2.StartResponse.$Properties> {
@@ -181,6 +205,8 @@ export class TaskService {
       void this.processInitExit(container, exit);
       return;
     }
+    // An OOM kill not yet reported is published before the exit it caused.
+    this.#cgroups.get(container.id)?.checkOom();
     proc.setExited(exit.status, exit.at);
     this.deps.events.exit({
       container_id: container.id,
@@ -206,6 +232,8 @@ export class TaskService {
       });
     }
     const init = container.init;
+    // Read the kill counter once more: TaskOOM must precede the TaskExit it caused.
+    this.#cgroups.get(container.id)?.checkOom();
     init.setExited(exit.status, exit.at);
     try {
       saveInitExit(container.bundle, exit.status, exit.at);
@@ -236,6 +264,8 @@ export class TaskService {
       return exitResponse(proc);
     }
     await container.delete();
+    this.#cgroups.get(container.id)?.close();
+    this.#cgroups.delete(container.id);
     this.#running.delete(proc.pid);
     for (const exec of container.execs.values()) this.#running.delete(exec.pid);
     this.#containers.delete(container.id);
@@ -354,6 +384,13 @@ export class TaskService {
     if (proc.status === 'stopped')
       throw new ShimError('unknown', 'cannot resize a stopped container');
     // No console yet (terminal mode is refused at create/exec): nothing to resize.
+  }
+
+  async stats(req: Req<'StatsRequest'>): Promise<containerd.task.v2.StatsResponse.$Properties> {
+    const container = this.container(req.id);
+    const cg = this.#cgroups.get(container.id);
+    if (!cg) throw new ShimError('not-found', 'cgroup does not exist');
+    return { stats: encodeMetrics(await cg.stats()) };
   }
 
   connect(req: Req<'ConnectRequest'>): containerd.task.v2.ConnectResponse.$Properties {
