@@ -19,6 +19,8 @@ export interface OomWatcher {
   /** Reads the kill counter once more and reports a kill it shows (before publishing an exit). */
   check(): void;
   close(): void;
+  /** Stopped: closed by its owner, or because the cgroup emptied or went away. */
+  readonly closed: boolean;
 }
 
 /** After a notification without a counted kill, look again after these delays (ms). */
@@ -72,6 +74,10 @@ export class V1OomWatcher implements OomWatcher {
       throw err;
     }
     this.#efd = efd;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
   }
 
   private onReady(status: number): void {
@@ -182,6 +188,10 @@ export class V2OomWatcher implements OomWatcher {
       this.close();
       throw err;
     }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
   }
 
   private onChange(): void {
