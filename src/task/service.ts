@@ -51,6 +51,8 @@ export class TaskService {
   readonly #execsDrained = new Map<Container, (() => void)[]>();
   /** Cgroups (stats, OOM watching) by container id; closed at Delete. */
   readonly #cgroups = new Map<string, ContainerCgroup>();
+  /** Per container with starts in flight: OOMs seen meanwhile, published after the start event. */
+  readonly #heldOoms = new Map<string, { starts: number; ooms: number }>();
   readonly #unsubscribe: () => void;
 
   constructor(private readonly deps: TaskServiceDeps) {
@@ -138,7 +140,7 @@ export class TaskService {
       const cg = ContainerCgroup.load(
         container.init.pid,
         () => {
-          this.deps.events.oom({ container_id: id });
+          this.publishOom(id);
         },
         this.deps.log,
       );
@@ -148,20 +150,43 @@ export class TaskService {
     }
   }
 
+  private publishOom(id: string): void {
+    const held = this.#heldOoms.get(id);
+    if (held) held.ooms++;
+    else this.deps.events.oom({ container_id: id });
+  }
+
+  /** A start (init or exec) begins: its process may OOM before its start event is queued. */
+  private holdOoms(id: string): void {
+    const held = this.#heldOoms.get(id) ?? { starts: 0, ooms: 0 };
+    held.starts++;
+    this.#heldOoms.set(id, held);
+  }
+
+  /** After the start event is queued (or the start failed): publish what was held. */
+  private releaseOoms(id: string): void {
+    const held = this.#heldOoms.get(id);
+    if (!held || --held.starts > 0) return;
+    this.#heldOoms.delete(id);
+    for (let i = 0; i < held.ooms; i++) this.deps.events.oom({ container_id: id });
+  }
+
   async start(req: Req<'StartRequest'>): Promise<containerd.task.v2.StartResponse.$Properties> {
     const [container, proc] = this.process(req.id, req.exec_id);
     if (req.exec_id === '') {
       const entry = this.#running.get(proc.pid);
       if (entry) entry.held = [];
+      this.holdOoms(container.id);
       try {
         await container.start();
       } finally {
-        // Queue the start event before any exit of this process is processed.
+        // Queue the start event before any OOM or exit of this process is processed.
         const held = entry?.held ?? [];
         if (entry) entry.held = undefined;
         if (proc.status === 'running' || held.length > 0) {
           this.deps.events.start({ container_id: container.id, pid: proc.pid });
         }
+        this.releaseOoms(container.id);
         for (const exit of held) this.dispatchExit(exit);
       }
       return { pid: proc.pid };
@@ -169,15 +194,18 @@ export class TaskService {
     const watcher: Exit[] = [];
     this.#startWatchers.add(watcher);
     container.runningExecs++;
+    this.holdOoms(container.id);
     try {
       await container.startExec(proc);
     } catch (err) {
       this.#startWatchers.delete(watcher);
+      this.releaseOoms(container.id);
       this.execStopped(container);
       throw err;
     }
     this.#startWatchers.delete(watcher);
     this.deps.events.execStarted({ container_id: container.id, exec_id: proc.id, pid: proc.pid });
+    this.releaseOoms(container.id);
     const early = watcher.find((e) => e.pid === proc.pid);
     if (early) this.processExit(container, proc, early);
     else this.#running.set(proc.pid, { container, process: proc, held: undefined });

@@ -53,8 +53,13 @@ describe('stats and OOM: ours vs the reference shim', () => {
           ['sh', '-c', 'sleep 1000 & sleep 1000 & wait'],
           ['--memory-limit', String(LIMIT)],
         );
-        const ps = await ctr(['task', 'ps', id]);
-        const processes = ps.stdout.split('\n').length - 1; // minus the header
+        // RUNNING comes before the shell has forked: wait for its three processes.
+        let processes = 0;
+        await waitFor(async () => {
+          const ps = await ctr(['task', 'ps', id]);
+          processes = ps.stdout.split('\n').length - 1; // minus the header
+          return processes === 3;
+        }, 20000).catch(() => undefined);
         const table = await ctr(['task', 'metrics', id]);
         const json = await metricsJson(id);
         await h.destroy(id);
