@@ -171,6 +171,15 @@ export class TaskService {
     for (let i = 0; i < held.ooms; i++) this.deps.events.oom({ container_id: id });
   }
 
+  /** The last look at the kill counter before an exit: its OOM goes first, even if held. */
+  private checkOomBeforeExit(id: string): void {
+    const held = this.#heldOoms.get(id);
+    this.#heldOoms.delete(id);
+    for (let i = 0; i < (held?.ooms ?? 0); i++) this.deps.events.oom({ container_id: id });
+    this.#cgroups.get(id)?.checkOom();
+    if (held) this.#heldOoms.set(id, { starts: held.starts, ooms: 0 });
+  }
+
   async start(req: Req<'StartRequest'>): Promise<containerd.task.v2.StartResponse.$Properties> {
     const [container, proc] = this.process(req.id, req.exec_id);
     if (req.exec_id === '') {
@@ -234,7 +243,7 @@ export class TaskService {
       return;
     }
     // An OOM kill not yet reported is published before the exit it caused.
-    this.#cgroups.get(container.id)?.checkOom();
+    this.checkOomBeforeExit(container.id);
     proc.setExited(exit.status, exit.at);
     this.deps.events.exit({
       container_id: container.id,
@@ -261,7 +270,7 @@ export class TaskService {
     }
     const init = container.init;
     // Read the kill counter once more: TaskOOM must precede the TaskExit it caused.
-    this.#cgroups.get(container.id)?.checkOom();
+    this.checkOomBeforeExit(container.id);
     init.setExited(exit.status, exit.at);
     try {
       saveInitExit(container.bundle, exit.status, exit.at);
