@@ -55,7 +55,7 @@ export default tseslint.config(
     ),
   },
   {
-    files: ['src/process/**/*.ts', 'src/runtime/**/*.ts', 'src/io/**/*.ts'],
+    files: ['src/process/**/*.ts', 'src/runtime/**/*.ts', 'src/io/**/*.ts', 'src/cgroups/**/*.ts'],
     rules: restrict(
       [['../ttrpc/*', '../task/*', '../shim/*', '../gen/*']],
       'the process layer knows nothing of ttrpc',

@@ -1,8 +1,12 @@
-// Readiness of an fd that Node's streams cannot own, through libuv's own loop (uv_poll_t). A pty
-// master is one: net.Socket refuses it (libuv calls it a TTY), and libuv's TTY handle writes a
-// master with blocking writes, which stalls the whole loop once the container stops reading its
-// input. The JS side does the non-blocking reads and writes itself when told the fd is ready.
+// Readiness of fds that Node's streams cannot own, through a uv_poll handle on Node's own loop:
+// a pty master (net.Socket refuses it, and libuv's TTY handle writes it with blocking writes that
+// stall the loop once the container stops reading) and a cgroup v1 OOM eventfd. The JS side does
+// the non-blocking reads and writes itself when told the fd is ready. The watcher never owns the
+// fd: its owner closes the watcher first, then the fd (epoll must not outlive it).
 #include "util.h"
+#include <memory>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <uv.h>
 
 namespace {
@@ -12,6 +16,7 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "FdWatcher",
                        {InstanceMethod("start", &FdWatcher::Start),
+                        InstanceMethod("unref", &FdWatcher::Unreference),
                         InstanceMethod("close", &FdWatcher::Close)});
   }
 
@@ -19,7 +24,7 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
   explicit FdWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FdWatcher>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsFunction()) {
-      ThrowType(env, "FdWatcher(fd, callback)");
+      ThrowType(env, "FdWatcher(fd, callback) expected");
       return;
     }
     uv_loop_t* loop = nullptr;
@@ -37,10 +42,17 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
     handle->data = this;
     handle_ = handle;
     callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+    context_ = std::make_unique<Napi::AsyncContext>(env, "FdWatcher");
+    // At environment teardown libuv runs once more with JS unusable: release before that.
+    napi_add_env_cleanup_hook(env, CleanupHook, this);
+    hooked_ = true;
   }
 
   // Collected without close(): the handle cannot be active (an active one holds a reference).
-  ~FdWatcher() override { Release(); }
+  ~FdWatcher() override {
+    Unhook();
+    Release();
+  }
 
  private:
   // start(events): UV_READABLE | UV_WRITABLE; 0 stops watching.
@@ -59,16 +71,36 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
     return env.Undefined();
   }
 
-  // close(): stops and releases the handle (the fd itself stays open; its owner closes it).
+  // unref(): an active watcher alone does not keep the process alive (OOM watchers).
+  Napi::Value Unreference(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(handle_));
+    return info.Env().Undefined();
+  }
+
+  // close(): stops and releases the handle; no callback runs afterwards. Idempotent.
   Napi::Value Close(const Napi::CallbackInfo& info) {
+    Unhook();
     Release();
     return info.Env().Undefined();
   }
 
+  static void CleanupHook(void* arg) {
+    auto* self = static_cast<FdWatcher*>(arg);
+    self->hooked_ = false;
+    self->Release();
+  }
+
+  void Unhook() {
+    if (!hooked_) return;
+    hooked_ = false;
+    napi_remove_env_cleanup_hook(Env(), CleanupHook, this);
+  }
+
   void Release() {
     if (handle_ != nullptr) {
+      uv_poll_stop(handle_);
       handle_->data = nullptr;
-      // uv_close on a poll handle removes the fd from epoll at once; the memory goes later.
+      // uv_close removes the fd from epoll at once; the memory goes when libuv is done with it.
       uv_close(reinterpret_cast<uv_handle_t*>(handle_),
                [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
       handle_ = nullptr;
@@ -77,7 +109,7 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
     if (!callback_.IsEmpty()) callback_.Reset();
   }
 
-  // While watching, the JS object must outlive every callback.
+  // While watching, the JS object must outlive every callback, referenced or not.
   void SetActive(bool on) {
     if (on == active_) return;
     active_ = on;
@@ -90,11 +122,12 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
     if (self == nullptr || self->callback_.IsEmpty()) return;
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
-    Napi::Object recv = self->Value();
     // A status error (EBADF after POLLERR) has already stopped the handle.
     if (status != 0) self->SetActive(false);
-    self->callback_.MakeCallback(recv, {Napi::Number::New(env, status),
-                                        Napi::Number::New(env, events)});
+    self->callback_.MakeCallback(
+        self->Value(), {Napi::Number::New(env, status), Napi::Number::New(env, events)},
+        *self->context_);
+    // A throwing callback is a bug: report it as an uncaught exception (the daemon logs those).
     if (env.IsExceptionPending()) {
       napi_fatal_exception(env, env.GetAndClearPendingException().Value());
     }
@@ -102,12 +135,28 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
 
   uv_poll_t* handle_ = nullptr;
   Napi::FunctionReference callback_;
+  std::unique_ptr<Napi::AsyncContext> context_;
   bool active_ = false;
+  bool hooked_ = false;
 };
+
+// eventfdRead(fd): the counter (reset to 0 by the read), or 0 when nothing is pending (EAGAIN).
+Napi::Value EventFdRead(const Napi::CallbackInfo& info) {
+  int fd = info[0].ToNumber().Int32Value();
+  eventfd_t value = 0;
+  for (;;) {
+    if (eventfd_read(fd, &value) == 0) break;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) return Napi::Number::New(info.Env(), 0);
+    return ThrowErrno(info.Env(), errno, "read");
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(value));
+}
 
 }  // namespace
 
 Napi::Object InitPoll(Napi::Env env, Napi::Object exports) {
   exports.Set("FdWatcher", FdWatcher::Define(env));
+  exports.Set("eventfdRead", Napi::Function::New(env, EventFdRead));
   return exports;
 }

@@ -30,6 +30,8 @@ export const POLL_WRITABLE = 2;
 export interface FdWatcher {
   /** Watches for POLL_READABLE | POLL_WRITABLE; 0 stops. */
   start(events: number): void;
+  /** An active watcher alone no longer keeps the process alive. */
+  unref(): void;
   /** Stops for good; no callback runs afterwards. Idempotent. */
   close(): void;
 }
@@ -52,7 +54,12 @@ export interface NativeBinding {
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount2(target: string, flags: number): void;
   eventfd(initval: number, flags: number): number;
+  /** Reads (and resets) an eventfd counter; 0 when nothing is pending on a non-blocking fd. */
+  eventfdRead(fd: number): number;
 }
+
+/** eventfd(2) flag: reads return EAGAIN instead of blocking. */
+export const EFD_NONBLOCK = 0o4000;
 
 const ADDON_PATH = '../../../native/build/Release/shim_native.node';
 

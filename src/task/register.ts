@@ -79,14 +79,10 @@ export function registerTaskService(server: Server, svc: TaskService, log: Logge
     Shutdown: unary(log, 'Shutdown', v2.ShutdownRequest, undefined, () => {
       svc.shutdown();
     }),
-    Stats: notImplemented('Stats'),
+    Stats: unary(log, 'Stats', v2.StatsRequest, v2.StatsResponse, (r) => svc.stats(r)),
     Checkpoint: unary(log, 'Checkpoint', v2.CheckpointTaskRequest, undefined, (r) =>
       svc.checkpoint(r),
     ),
   };
   for (const name of TASK_SERVICES) server.register(name, methods);
-}
-
-function notImplemented(method: string): Handler {
-  return () => Promise.reject(new TtrpcError(Code.Unimplemented, `${method}: not implemented`));
 }

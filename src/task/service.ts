@@ -13,7 +13,9 @@ import { Container } from '../process/container.js';
 import type { Process, ProcessStatus } from '../process/process.js';
 import { saveInitExit } from '../process/bundle.js';
 import type { TaskEvents } from '../events/topics.js';
+import { ContainerCgroup } from '../cgroups/index.js';
 import { decodeCheckpointOptions, decodeRuntimeOptions } from './options.js';
+import { encodeMetrics } from './stats.js';
 
 type V2 = typeof containerd.task.v2;
 type Req<K extends keyof V2> = InstanceType<V2[K]>;
@@ -47,6 +49,10 @@ export class TaskService {
   readonly #startWatchers = new Set<Exit[]>();
   /** Resolvers waiting for a container's running execs to reach 0. */
   readonly #execsDrained = new Map<Container, (() => void)[]>();
+  /** Cgroups (stats, OOM watching) by container id; closed at Delete. */
+  readonly #cgroups = new Map<string, ContainerCgroup>();
+  /** Per container with starts in flight: OOMs seen meanwhile, published after the start event. */
+  readonly #heldOoms = new Map<string, { starts: number; ooms: number }>();
   readonly #unsubscribe: () => void;
 
   constructor(private readonly deps: TaskServiceDeps) {
@@ -64,6 +70,8 @@ export class TaskService {
 
   close(): void {
     this.#unsubscribe();
+    for (const cg of this.#cgroups.values()) cg.close();
+    this.#cgroups.clear();
   }
 
   private container(id: string): Container {
@@ -119,6 +127,7 @@ export class TaskService {
         process: container.init,
         held: undefined,
       });
+      this.loadCgroup(container);
     }
     this.deps.events.create({
       container_id: req.id,
@@ -132,21 +141,70 @@ export class TaskService {
     return { pid: container.init.pid };
   }
 
+  /** Right after create (as 2.x does), so even a very early OOM is seen. */
+  private loadCgroup(container: Container): void {
+    const id = container.id;
+    try {
+      const cg = ContainerCgroup.load(
+        container.init.pid,
+        () => {
+          this.publishOom(id);
+        },
+        this.deps.log,
+      );
+      this.#cgroups.set(id, cg);
+    } catch (err) {
+      this.deps.log.warn('no cgroup for container', { id, error: String(err) });
+    }
+  }
+
+  private publishOom(id: string): void {
+    const held = this.#heldOoms.get(id);
+    if (held) held.ooms++;
+    else this.deps.events.oom({ container_id: id });
+  }
+
+  /** A start (init or exec) begins: its process may OOM before its start event is queued. */
+  private holdOoms(id: string): void {
+    const held = this.#heldOoms.get(id) ?? { starts: 0, ooms: 0 };
+    held.starts++;
+    this.#heldOoms.set(id, held);
+  }
+
+  /** After the start event is queued (or the start failed): publish what was held. */
+  private releaseOoms(id: string): void {
+    const held = this.#heldOoms.get(id);
+    if (!held || --held.starts > 0) return;
+    this.#heldOoms.delete(id);
+    for (let i = 0; i < held.ooms; i++) this.deps.events.oom({ container_id: id });
+  }
+
+  /** The last look at the kill counter before an exit: its OOM goes first, even if held. */
+  private checkOomBeforeExit(id: string): void {
+    const held = this.#heldOoms.get(id);
+    this.#heldOoms.delete(id);
+    for (let i = 0; i < (held?.ooms ?? 0); i++) this.deps.events.oom({ container_id: id });
+    this.#cgroups.get(id)?.checkOom();
+    if (held) this.#heldOoms.set(id, { starts: held.starts, ooms: 0 });
+  }
+
   async start(req: Req<'StartRequest'>): Promise<containerd.task.v2.StartResponse.$Properties> {
     const [container, proc] = this.process(req.id, req.exec_id);
     if (req.exec_id === '') {
       if (container.restorePending) return this.startRestore(container);
       const entry = this.#running.get(proc.pid);
       if (entry) entry.held = [];
+      this.holdOoms(container.id);
       try {
         await container.start();
       } finally {
-        // Queue the start event before any exit of this process is processed.
+        // Queue the start event before any OOM or exit of this process is processed.
         const held = entry?.held ?? [];
         if (entry) entry.held = undefined;
         if (proc.status === 'running' || held.length > 0) {
           this.deps.events.start({ container_id: container.id, pid: proc.pid });
         }
+        this.releaseOoms(container.id);
         for (const exit of held) this.dispatchExit(exit);
       }
       return { pid: proc.pid };
@@ -154,15 +212,18 @@ export class TaskService {
     const watcher: Exit[] = [];
     this.#startWatchers.add(watcher);
     container.runningExecs++;
+    this.holdOoms(container.id);
     try {
       await container.startExec(proc);
     } catch (err) {
       this.#startWatchers.delete(watcher);
+      this.releaseOoms(container.id);
       this.execStopped(container);
       throw err;
     }
     this.#startWatchers.delete(watcher);
     this.deps.events.execStarted({ container_id: container.id, exec_id: proc.id, pid: proc.pid });
+    this.releaseOoms(container.id);
     const early = watcher.find((e) => e.pid === proc.pid);
     if (early) this.processExit(container, proc, early);
     else this.#running.set(proc.pid, { container, process: proc, held: undefined });
@@ -184,7 +245,10 @@ export class TaskService {
     this.deps.events.start({ container_id: container.id, pid: proc.pid });
     const early = watcher.find((e) => e.pid === proc.pid);
     if (early) this.processExit(container, proc, early);
-    else this.#running.set(proc.pid, { container, process: proc, held: undefined });
+    else {
+      this.#running.set(proc.pid, { container, process: proc, held: undefined });
+      this.loadCgroup(container);
+    }
     return { pid: proc.pid };
   }
 
@@ -215,6 +279,8 @@ export class TaskService {
       void this.processInitExit(container, exit);
       return;
     }
+    // An OOM kill not yet reported is published before the exit it caused.
+    this.checkOomBeforeExit(container.id);
     proc.setExited(exit.status, exit.at);
     this.deps.events.exit({
       container_id: container.id,
@@ -240,6 +306,8 @@ export class TaskService {
       });
     }
     const init = container.init;
+    // Read the kill counter once more: TaskOOM must precede the TaskExit it caused.
+    this.checkOomBeforeExit(container.id);
     init.setExited(exit.status, exit.at);
     try {
       saveInitExit(container.bundle, exit.status, exit.at);
@@ -270,6 +338,8 @@ export class TaskService {
       return exitResponse(proc);
     }
     await container.delete();
+    this.#cgroups.get(container.id)?.close();
+    this.#cgroups.delete(container.id);
     this.#running.delete(proc.pid);
     for (const exec of container.execs.values()) this.#running.delete(exec.pid);
     this.#containers.delete(container.id);
@@ -390,6 +460,13 @@ export class TaskService {
     if (proc !== container.init && proc.status === 'stopped')
       throw new ShimError('unknown', 'cannot resize a stopped container');
     proc.console?.resize(req.height, req.width);
+  }
+
+  async stats(req: Req<'StatsRequest'>): Promise<containerd.task.v2.StatsResponse.$Properties> {
+    const container = this.container(req.id);
+    const cg = this.#cgroups.get(container.id);
+    if (!cg) throw new ShimError('not-found', 'cgroup does not exist');
+    return { stats: encodeMetrics(await cg.stats()) };
   }
 
   connect(req: Req<'ConnectRequest'>): containerd.task.v2.ConnectResponse.$Properties {
