@@ -117,20 +117,29 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
     else Unref();
   }
 
+  // Plain C calls throughout: at environment teardown libuv may run this once more with JS
+  // unusable, and a failing C++ wrapper call would be a fatal error instead of a no-op.
   static void OnPoll(uv_poll_t* handle, int status, int events) {
     auto* self = static_cast<FdWatcher*>(handle->data);
     if (self == nullptr || self->callback_.IsEmpty()) return;
-    Napi::Env env = self->Env();
-    Napi::HandleScope scope(env);
+    napi_env env = self->Env();
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
     // A status error (EBADF after POLLERR) has already stopped the handle.
     if (status != 0) self->SetActive(false);
-    self->callback_.MakeCallback(
-        self->Value(), {Napi::Number::New(env, status), Napi::Number::New(env, events)},
-        *self->context_);
-    // A throwing callback is a bug: report it as an uncaught exception (the daemon logs those).
-    if (env.IsExceptionPending()) {
-      napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+    napi_value recv, args[2], result;
+    if (napi_get_global(env, &recv) == napi_ok &&
+        napi_create_int32(env, status, &args[0]) == napi_ok &&
+        napi_create_int32(env, events, &args[1]) == napi_ok) {
+      napi_make_callback(env, *self->context_, recv, self->callback_.Value(), 2, args, &result);
     }
+    // A throwing callback is a bug: report it as an uncaught exception (the daemon logs those).
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+      napi_value err;
+      if (napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);
+    }
+    napi_close_handle_scope(env, scope);
   }
 
   uv_poll_t* handle_ = nullptr;
