@@ -34,6 +34,8 @@ export class ProcessIO {
   /** Output copies (container → FIFO/file); Delete waits for them. stdin is not waited for. */
   #outputCopies: Promise<void>[] = [];
   #stdinKeepAlive = -1;
+  /** Copies wired but not running until the runtime has started the process (see started()). */
+  #pendingCopies: (() => void)[] = [];
   /** binary:// mode: the logger process and the pipe write ends it reads from. */
   #logger: BinaryLogger | undefined;
   #closed = false;
@@ -109,7 +111,7 @@ export class ProcessIO {
     const dst = this.stream(pipeWrite, 'write');
     // The container's stdin may close early; its EPIPE is not our error.
     dst.on('error', () => src.destroy());
-    void copy(src, dst);
+    this.#pendingCopies.push(() => void copy(src, dst));
   }
 
   private setupOutputs(
@@ -153,11 +155,13 @@ export class ProcessIO {
       const sink = sinks.get(writerFd);
       if (!sink) continue;
       const src = this.stream(pipeRead, 'read');
-      this.#outputCopies.push(
-        copy(src, sink.stream, false).then(() => {
-          if (--sink.users === 0) sink.stream.end();
-        }),
-      );
+      this.#pendingCopies.push(() => {
+        this.#outputCopies.push(
+          copy(src, sink.stream, false).then(() => {
+            if (--sink.users === 0) sink.stream.end();
+          }),
+        );
+      });
     }
   }
 
@@ -188,8 +192,17 @@ export class ProcessIO {
     return socket;
   }
 
-  /** Closes our copies of the container-side ends, once runc has handed them to the process. */
-  closeChildEnds(): void {
+  /**
+   * The runtime has created the process: close our copies of its pipe ends and start copying.
+   * Not before: when runc fails it writes its error to the stderr it was given, the container's,
+   * and (as with the reference) that must not reach the user's stderr as container output.
+   */
+  started(): void {
+    this.closeChildEnds();
+    for (const start of this.#pendingCopies.splice(0)) start();
+  }
+
+  private closeChildEnds(): void {
     for (const fd of this.#childFds) if (fd >= 0) safeClose(fd);
     this.#childFds = [-1, -1, -1];
   }
@@ -211,6 +224,7 @@ export class ProcessIO {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#pendingCopies = [];
     this.closeChildEnds();
     for (const s of this.#streams) s.destroy();
     for (const fd of this.#rawFds) safeClose(fd);

@@ -132,7 +132,7 @@ export class Container {
         const io = await container.openPipes(config.stdio, config.id);
         container.init.io = io;
         await runc.create(config.id, { ...createOpts, stdio: io.childFds });
-        io.closeChildEnds();
+        io.started();
       }
       container.init.pid = readPidFile(bundlePath(bundle, bundleFiles.initPid));
       return container;
@@ -176,7 +176,7 @@ export class Container {
       noPivot: this.config.options.noPivotRoot,
       stdio: io?.childFds ?? [-1, -1, -1],
     });
-    io?.closeChildEnds();
+    io?.started();
     this.#restorePending = false;
     this.init.pid = readPidFile(pidFile);
     if (this.init.status === 'created') this.init.status = 'running';
@@ -283,7 +283,7 @@ export class Container {
         const io = await this.openPipes(exec.stdio, exec.id);
         exec.io = io;
         await this.runc.exec(this.id, { processPath, pidFile, stdio: io.childFds });
-        io.closeChildEnds();
+        io.started();
       }
       exec.pid = readPidFile(pidFile);
       if (!exec.exit) exec.status = 'running';
