@@ -1,6 +1,8 @@
 // A `binary://` logger (containerd's pkg/process NewBinaryIO): a process that reads the container's
 // stdout on fd 3 and stderr on fd 4, and tells the shim it is ready by closing fd 5 (or writing a
 // byte to it). Its env is only CONTAINER_ID and CONTAINER_NAMESPACE; its stdio is /dev/null.
+// With a terminal there is no stderr: the reference's console copier gives the logger the pty
+// output on fd 3 and the ready pipe on fd 4.
 //
 // The write ends of the two pipes stay with us until close, as in the reference: runc hands them to
 // the container, and a console copier (terminal mode) can write the pty output into `stdoutFd`.
@@ -43,7 +45,7 @@ export class BinaryLogger {
     private readonly exited: Promise<Exit>,
     /** Write end of the logger's fd 3 pipe: the container's stdout. */
     readonly stdoutFd: number,
-    /** Write end of the logger's fd 4 pipe: the container's stderr. */
+    /** Write end of the logger's fd 4 pipe: the container's stderr (-1 with a terminal). */
     readonly stderrFd: number,
   ) {
     void exited.then((exit) => {
@@ -52,7 +54,12 @@ export class BinaryLogger {
   }
 
   /** Starts the logger and resolves once it is ready; on failure nothing is left open or alive. */
-  static async start(path: string, args: string[], ctx: LoggerContext): Promise<BinaryLogger> {
+  static async start(
+    path: string,
+    args: string[],
+    ctx: LoggerContext,
+    layout: 'pipes' | 'terminal' = 'pipes',
+  ): Promise<BinaryLogger> {
     const owned = new Set<number>();
     const pipe = (): [number, number] => {
       const [r, w] = native.pipe();
@@ -66,14 +73,15 @@ export class BinaryLogger {
     let child: { pid: number; exited: Promise<Exit> } | undefined;
     try {
       const [outRead, outWrite] = pipe();
-      const [errRead, errWrite] = pipe();
+      const [errRead, errWrite] = layout === 'pipes' ? pipe() : [-1, -1];
       const [readyRead, readyWrite] = pipe();
+      const extra = layout === 'pipes' ? [outRead, errRead, readyWrite] : [outRead, readyWrite];
       try {
         child = ctx.spawner.spawn({
           file: path,
           argv: [path, ...args],
           env: [`CONTAINER_ID=${ctx.id}`, `CONTAINER_NAMESPACE=${ctx.namespace}`],
-          fds: [-1, -1, -1, outRead, errRead, readyWrite],
+          fds: [-1, -1, -1, ...extra],
         });
       } catch (err) {
         throw new ShimError(
@@ -83,7 +91,7 @@ export class BinaryLogger {
         );
       }
       // The logger holds these now; our copy of the ready end would keep EOF from ever coming.
-      for (const fd of [outRead, errRead, readyWrite]) release(fd);
+      for (const fd of extra) release(fd);
       owned.delete(readyRead);
       await waitReady(readyRead);
       await failIfExitedEarly(child, path);
@@ -122,7 +130,7 @@ export class BinaryLogger {
       this.#fdsOpen = false;
       if (this.#stdoutStream) this.#stdoutStream.destroy();
       else safeClose(this.stdoutFd);
-      safeClose(this.stderrFd);
+      if (this.stderrFd >= 0) safeClose(this.stderrFd);
     }
     if (this.#exit) return;
     if (!signal(this.pid, 'SIGTERM')) return;

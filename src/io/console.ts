@@ -17,6 +17,7 @@ import { Socket } from 'node:net';
 import { Deferred, withTimeout } from '../base/deferred.js';
 import { ShimError, errorCode } from '../base/errors.js';
 import { native, POLL_READABLE, POLL_WRITABLE, type FdWatcher } from '../native/index.js';
+import { BinaryLogger, type LoggerContext } from './binary-logger.js';
 import { ConsoleSocket } from './console-socket.js';
 import { parseStdioTarget, type Stdio } from './stdio.js';
 
@@ -39,6 +40,8 @@ export class Console {
   /** stdin bytes the master did not take yet (its input queue was full). */
   #pending: Buffer[] = [];
   #out: Socket | undefined;
+  /** binary:// mode: the logger that reads the pty output (it owns `#out`). */
+  #logger: BinaryLogger | undefined;
   #outBlocked = false;
   #reading = true;
   /** The slave side is gone (EIO/EOF): input has nowhere to go any more. */
@@ -59,10 +62,13 @@ export class Console {
   static async receive(
     stdio: Stdio,
     runcCall: (socketPath: string) => Promise<void>,
+    logger?: LoggerContext,
   ): Promise<Console> {
     const target = parseStdioTarget(stdio);
-    if (target.kind === 'file' || target.kind === 'binary') {
-      throw new ShimError('not-implemented', `terminal with ${target.kind} stdio`);
+    // As the reference: a console copies to FIFOs or to a binary logger, not to a file.
+    if (target.kind === 'file') throw new ShimError('not-implemented', 'terminal with file stdio');
+    if (target.kind === 'binary' && !logger) {
+      throw new Error('binary:// logging needs the container id and namespace');
     }
     const socket = ConsoleSocket.create();
     let master: number;
@@ -74,12 +80,24 @@ export class Console {
     }
     const cons = new Console(master);
     try {
+      if (target.kind === 'binary' && logger) {
+        // Started once the master is here, as the reference's console copier does.
+        cons.#logger = await BinaryLogger.start(target.path, target.args, logger, 'terminal');
+        cons.#out = cons.#logger.stdoutStream();
+        cons.watchOutputEnd();
+      }
       cons.setup(stdio, target.kind === 'fifo');
     } catch (err) {
-      cons.close();
+      await cons.closeAndWait();
       throw err;
     }
     return cons;
+  }
+
+  private watchOutputEnd(): void {
+    this.#out?.once('close', () => {
+      this.#outputDone.resolve();
+    });
   }
 
   private setup(stdio: Stdio, fifos: boolean): void {
@@ -93,10 +111,7 @@ export class Console {
     if (fifos && stdio.stdout !== '') {
       this.track(openSync(stdio.stdout, O_RDONLY | O_NONBLOCK));
       this.#out = stream(openSync(stdio.stdout, O_WRONLY | O_NONBLOCK), 'write');
-      const done = (): void => {
-        this.#outputDone.resolve();
-      };
-      this.#out.once('close', done);
+      this.watchOutputEnd();
     }
     this.#watcher = new native.FdWatcher(this.#master, (status, events) => {
       this.onReady(status, events);
@@ -260,17 +275,18 @@ export class Console {
     await withTimeout(this.#outputDone.promise, timeoutMs);
   }
 
-  /** Same contract as ProcessIO's: a console owns no child, so closing is immediate. */
-  closeAndWait(): Promise<void> {
+  /** Closes, then waits for a binary:// logger to exit (as ProcessIO's). */
+  async closeAndWait(): Promise<void> {
     this.close();
-    return Promise.resolve();
+    await this.#logger?.close();
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.shutdown();
-    this.#out?.destroy();
+    if (this.#logger) void this.#logger.close();
+    else this.#out?.destroy();
     for (const fd of this.#rawFds) safeClose(fd);
     this.#rawFds.clear();
     this.#stdinKeepAlive = -1;

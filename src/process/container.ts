@@ -3,6 +3,7 @@
 import { copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ShimError, errorCode } from '../base/errors.js';
+import type { LoggerContext } from '../io/binary-logger.js';
 import { Console } from '../io/console.js';
 import { ProcessIO } from '../io/process-io.js';
 import type { Stdio } from '../io/stdio.js';
@@ -125,8 +126,11 @@ export class Container {
       }
       if (config.stdio.terminal) {
         // The container gets the pty slave; we get the master through the console socket.
-        container.init.io = await Console.receive(config.stdio, (consoleSocket) =>
-          runc.create(config.id, { ...createOpts, consoleSocket, stdio: [-1, -1, -1] }),
+        container.init.io = await Console.receive(
+          config.stdio,
+          (consoleSocket) =>
+            runc.create(config.id, { ...createOpts, consoleSocket, stdio: [-1, -1, -1] }),
+          container.loggerContext(config.id),
         );
       } else {
         const io = await container.openPipes(config.stdio, config.id);
@@ -144,12 +148,17 @@ export class Container {
     }
   }
 
-  /** The pipe plumbing of one process; `loggerId` is what a binary:// logger is told it logs. */
+  /** What a binary:// logger is told it logs (the container id, or the exec id for an exec). */
+  private loggerContext(loggerId: string): LoggerContext {
+    return { id: loggerId, namespace: this.config.namespace, spawner: this.monitor };
+  }
+
+  /** The pipe plumbing of one process. */
   private openPipes(stdio: Stdio, loggerId: string): Promise<ProcessIO> {
     return ProcessIO.open(
       stdio,
       { uid: this.config.options.ioUid, gid: this.config.options.ioGid },
-      { id: loggerId, namespace: this.config.namespace, spawner: this.monitor },
+      this.loggerContext(loggerId),
     );
   }
 
@@ -275,8 +284,11 @@ export class Container {
         mode: 0o600,
       });
       if (exec.stdio.terminal) {
-        exec.io = await Console.receive(exec.stdio, (consoleSocket) =>
-          this.runc.exec(this.id, { processPath, pidFile, consoleSocket, stdio: [-1, -1, -1] }),
+        exec.io = await Console.receive(
+          exec.stdio,
+          (consoleSocket) =>
+            this.runc.exec(this.id, { processPath, pidFile, consoleSocket, stdio: [-1, -1, -1] }),
+          this.loggerContext(exec.id),
         );
       } else {
         // The reference names an exec's binary logger by the exec id.

@@ -4,8 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  chmodSync,
   constants,
   closeSync,
+  existsSync,
+  readFileSync,
+  writeFileSync,
   mkdtempSync,
   openSync,
   readdirSync,
@@ -16,6 +20,7 @@ import { connect, createServer, Socket } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { Console } from '../../../src/io/console.js';
+import { Monitor } from '../../../src/reaper/index.js';
 import { native } from '../../../src/native/index.js';
 
 const fdOf = (s: Socket): number => (s as unknown as { _handle: { fd: number } })._handle.fd;
@@ -125,10 +130,10 @@ test('console: socket under XDG_RUNTIME_DIR, both copy directions, stdin EOF clo
 test('console: everything is released when runc fails or sends nothing', async () => {
   await withRuntimeDir(async (runtimeDir) => {
     const stdio = { stdin: '', stdout: '', stderr: '', terminal: true };
-    // A terminal's output goes to FIFOs only (binary:// loggers are not supported with one yet).
+    // A terminal's output goes to FIFOs or a binary:// logger; like the reference, not a file.
     await assert.rejects(
-      Console.receive({ ...stdio, stdout: 'binary:///bin/logger' }, () => Promise.resolve()),
-      /terminal with binary stdio: not implemented/,
+      Console.receive({ ...stdio, stdout: 'file:///tmp/log' }, () => Promise.resolve()),
+      /terminal with file stdio: not implemented/,
     );
     assert.deepEqual(readdirSync(runtimeDir), []);
     await assert.rejects(
@@ -178,4 +183,63 @@ test('console: a socket path over 107 bytes is refused and nothing is left', asy
   } finally {
     rmSync(base, { recursive: true, force: true });
   }
+});
+
+// ctr 1.6 ignores --log-uri with -t, so this wiring is proven here: a real logger process (through
+// the real Monitor) gets the pty output on fd 3 and the ready pipe on fd 4, as the reference's
+// console copier gives them, and is stopped when the console closes.
+test('console: binary:// logger with a terminal reads the pty output on fd 3', async () => {
+  await withRuntimeDir(async () => {
+    const work = mkdtempSync('/tmp/console-work-');
+    const server = createServer();
+    const monitor = new Monitor();
+    monitor.start();
+    let cons: Console | undefined;
+    try {
+      const logger = join(work, 'logger.sh');
+      writeFileSync(
+        logger,
+        [
+          '#!/bin/sh',
+          `ls /proc/self/fd > ${work}/fds`,
+          `cat <&3 > ${work}/out 4>&- &`,
+          'exec 4>&-',
+          'wait',
+          `echo done > ${work}/done`,
+          '',
+        ].join('\n'),
+      );
+      chmodSync(logger, 0o755);
+      const peerPath = join(work, 'peer.sock');
+      const peerP = new Promise<Socket>((resolve) => server.once('connection', resolve));
+      await new Promise<void>((resolve) => server.listen(peerPath, resolve));
+      const masterSide = await connected(peerPath);
+      const slave = await peerP;
+      cons = await Console.receive(
+        { stdin: '', stdout: `binary://${logger}?k=v`, stderr: '', terminal: true },
+        async (path) => {
+          const runc = await connected(path);
+          native.sendFd(fdOf(runc), fdOf(masterSide), '/dev/pts/0');
+          runc.destroy();
+        },
+        { id: 'c1', namespace: 'ns', spawner: monitor },
+      );
+      masterSide.destroy();
+      // 0, 1, 2, the pty output (3), the ready pipe (4), and the fd ls opens for the listing.
+      const fds = readFileSync(join(work, 'fds'), 'utf8').trim().split('\n').map(Number);
+      assert.deepEqual(
+        fds.sort((a, b) => a - b),
+        [0, 1, 2, 3, 4, 5],
+      );
+      slave.write('through the pty\r\n');
+      slave.end();
+      await until(() => existsSync(join(work, 'done')));
+      assert.equal(readFileSync(join(work, 'out'), 'utf8'), 'through the pty\r\n');
+    } finally {
+      await cons?.closeAndWait();
+      monitor.stop();
+      server.close();
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
 });
