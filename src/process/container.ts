@@ -117,11 +117,11 @@ export class Container {
     };
     try {
       if (container.restorePending) {
-        // A restore only records its options here; the pipes wait for `runc restore` at Start.
-        if (config.stdio.terminal) {
-          throw new ShimError('not-implemented', 'restore of a container with a terminal');
+        // A restore only records its options here; the stdio waits for `runc restore` at Start
+        // (a console only exists once runc sends its master).
+        if (!config.stdio.terminal) {
+          container.init.io = await container.openPipes(config.stdio, config.id);
         }
-        container.init.io = await container.openPipes(config.stdio, config.id);
         return container;
       }
       if (config.stdio.terminal) {
@@ -175,17 +175,27 @@ export class Container {
   /** `runc restore --detach` of the recorded checkpoint; on failure it stays restorable. */
   private async restore(): Promise<void> {
     const pidFile = bundlePath(this.bundle, bundleFiles.initPid);
-    const io = this.init.pipes;
-    await this.runc.restore(this.id, {
+    const args = {
       imagePath: this.config.checkpoint ?? '',
       workPath: this.config.options.criuWorkPath || this.workDir,
       parentPath: this.config.parentCheckpoint ?? '',
       pidFile,
       bundle: this.bundle,
       noPivot: this.config.options.noPivotRoot,
-      stdio: io?.childFds ?? [-1, -1, -1],
-    });
-    io?.started();
+    };
+    if (this.config.stdio.terminal) {
+      // As at create: the restored process gets a new pty, its master comes over the socket.
+      this.init.io = await Console.receive(
+        this.config.stdio,
+        (consoleSocket) =>
+          this.runc.restore(this.id, { ...args, consoleSocket, stdio: [-1, -1, -1] }),
+        this.loggerContext(this.id),
+      );
+    } else {
+      const io = this.init.pipes;
+      await this.runc.restore(this.id, { ...args, stdio: io?.childFds ?? [-1, -1, -1] });
+      io?.started();
+    }
     this.#restorePending = false;
     this.init.pid = readPidFile(pidFile);
     if (this.init.status === 'created') this.init.status = 'running';
