@@ -11,6 +11,7 @@ import { Socket } from 'node:net';
 import { ShimError, errorMessage } from '../base/errors.js';
 import { withTimeout } from '../base/deferred.js';
 import { native } from '../native/index.js';
+import { safeClose } from './fds.js';
 import type { Exit } from '../reaper/exit.js';
 
 /** What spawns the logger: the reaper Monitor (structurally), so its exit is reaped there. */
@@ -212,12 +213,4 @@ function signal(pid: number, sig: NodeJS.Signals): boolean {
 function describe(err: unknown): string {
   const m = /^E[A-Z0-9]+: ([^,]+),/.exec(errorMessage(err));
   return m?.[1] ? m[1].toLowerCase() : errorMessage(err);
-}
-
-function safeClose(fd: number): void {
-  try {
-    native.closeFd(fd);
-  } catch {
-    // already closed
-  }
 }

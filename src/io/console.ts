@@ -12,16 +12,15 @@
 // EOF. On process exit the console is shut down: what the master still holds is read, stdout is
 // ended, the master closed (as the reference's ShutdownConsole, but after draining). When the
 // stdin copy ends (CloseIO, then the client closes its end) the reference closes the console too.
-import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { readSync, writeSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { Deferred, withTimeout } from '../base/deferred.js';
 import { ShimError, errorCode } from '../base/errors.js';
 import { native, POLL_READABLE, POLL_WRITABLE, type FdWatcher } from '../native/index.js';
 import { BinaryLogger, type LoggerContext } from './binary-logger.js';
 import { ConsoleSocket } from './console-socket.js';
+import { fdStream, openOutputFifo, openStdinFifo, OwnedFds, safeClose } from './fds.js';
 import { parseStdioTarget, type Stdio } from './stdio.js';
-
-const { O_RDONLY, O_WRONLY, O_NONBLOCK } = constants;
 
 const READ_CHUNK = 32 * 1024;
 /** Reads per readiness callback, so one chatty console cannot starve the loop. */
@@ -33,7 +32,7 @@ export class Console {
   #master: number;
   #watcher: FdWatcher | undefined;
   /** fds we close at the end: keep-alive ends. */
-  readonly #rawFds = new Set<number>();
+  readonly #fds = new OwnedFds();
   #stdin: Socket | undefined;
   #stdinKeepAlive = -1;
   #stdinEnded = false;
@@ -103,14 +102,12 @@ export class Console {
   private setup(stdio: Stdio, fifos: boolean): void {
     native.setNonBlocking(this.#master, true);
     if (fifos && stdio.stdin !== '') {
-      // Reader first (never blocks), then the keep-alive writer (a reader exists).
-      const reader = openSync(stdio.stdin, O_RDONLY | O_NONBLOCK);
-      this.#stdin = stream(reader, 'read');
-      this.#stdinKeepAlive = this.track(openSync(stdio.stdin, O_WRONLY | O_NONBLOCK));
+      const { reader, keepAlive } = openStdinFifo(stdio.stdin, this.#fds);
+      this.#stdin = fdStream(this.#fds.release(reader), 'read');
+      this.#stdinKeepAlive = keepAlive;
     }
     if (fifos && stdio.stdout !== '') {
-      this.track(openSync(stdio.stdout, O_RDONLY | O_NONBLOCK));
-      this.#out = stream(openSync(stdio.stdout, O_WRONLY | O_NONBLOCK), 'write');
+      this.#out = fdStream(this.#fds.release(openOutputFifo(stdio.stdout, this.#fds)), 'write');
       this.watchOutputEnd();
     }
     this.#watcher = new native.FdWatcher(this.#master, (status, events) => {
@@ -129,11 +126,6 @@ export class Console {
     this.#stdin?.once('end', stdinEnded);
     this.#stdin?.once('error', stdinEnded);
     this.updatePoll();
-  }
-
-  private track(fd: number): number {
-    this.#rawFds.add(fd);
-    return fd;
   }
 
   get isShutDown(): boolean {
@@ -263,11 +255,8 @@ export class Console {
 
   /** CloseIO: drop the keep-alive writer so stdin reaches EOF when the client closes too. */
   closeStdin(): void {
-    if (this.#stdinKeepAlive >= 0) {
-      this.#rawFds.delete(this.#stdinKeepAlive);
-      safeClose(this.#stdinKeepAlive);
-      this.#stdinKeepAlive = -1;
-    }
+    if (this.#stdinKeepAlive >= 0) this.#fds.close(this.#stdinKeepAlive);
+    this.#stdinKeepAlive = -1;
   }
 
   /** Waits (bounded) until everything read from the master has been written to stdout. */
@@ -287,23 +276,7 @@ export class Console {
     this.shutdown();
     if (this.#logger) void this.#logger.close();
     else this.#out?.destroy();
-    for (const fd of this.#rawFds) safeClose(fd);
-    this.#rawFds.clear();
+    this.#fds.closeAll();
     this.#stdinKeepAlive = -1;
-  }
-}
-
-function stream(fd: number, mode: 'read' | 'write'): Socket {
-  const socket = new Socket({ fd, readable: mode === 'read', writable: mode === 'write' });
-  // Errors end the copy; they are never fatal to the shim.
-  socket.on('error', () => undefined);
-  return socket;
-}
-
-function safeClose(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // already closed
   }
 }

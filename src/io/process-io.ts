@@ -7,7 +7,7 @@
 // are O_NONBLOCK in an order that cannot block (reader first), so no libuv thread is ever parked.
 // `file://` copies both streams into one appended file; `binary://` hands the pipes to a logger
 // process instead (binary-logger.ts) and copies nothing.
-import { closeSync, constants, createWriteStream, mkdirSync, openSync, fchownSync } from 'node:fs';
+import { constants, createWriteStream, mkdirSync, openSync, fchownSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { dirname } from 'node:path';
 import { Socket } from 'node:net';
@@ -16,9 +16,10 @@ import type { StdioFds } from '../runtime/runc.js';
 import { parseStdioTarget, type Stdio } from './stdio.js';
 import { withTimeout } from '../base/deferred.js';
 import { BinaryLogger, type LoggerContext } from './binary-logger.js';
+import { fdStream, openOutputFifo, openStdinFifo, OwnedFds, safeClose } from './fds.js';
 
 // Node opens every file with O_CLOEXEC already.
-const { O_RDONLY, O_WRONLY, O_NONBLOCK, O_APPEND, O_CREAT } = constants;
+const { O_WRONLY, O_APPEND, O_CREAT } = constants;
 
 export interface IoOwner {
   uid: number;
@@ -29,7 +30,7 @@ export class ProcessIO {
   /** Container-side fds, handed to runc and closed by us once runc has started the process. */
   #childFds: number[] = [-1, -1, -1];
   /** fds we own and close at the end (keep-alive ends, FIFO ends not wrapped in a stream). */
-  #rawFds = new Set<number>();
+  readonly #fds = new OwnedFds();
   #streams: (Socket | Writable)[] = [];
   /** Output copies (container → FIFO/file); Delete waits for them. stdin is not waited for. */
   #outputCopies: Promise<void>[] = [];
@@ -79,13 +80,13 @@ export class ProcessIO {
         return;
       case 'fifo':
         if (this.stdio.stdin !== '') this.setupStdin(this.stdio.stdin, owner);
-        this.setupOutputs((path) => this.openFifoWriter(path), owner);
+        this.setupOutputs((path) => openOutputFifo(path, this.#fds), owner);
         return;
       case 'file': {
         mkdirSync(dirname(target.path), { recursive: true, mode: 0o755 });
         if (this.stdio.stdin !== '') this.setupStdin(this.stdio.stdin, owner);
         // stdout and stderr both go to the one file, appended.
-        const fd = this.track(openSync(target.path, O_WRONLY | O_APPEND | O_CREAT, 0o644));
+        const fd = this.#fds.add(openSync(target.path, O_WRONLY | O_APPEND | O_CREAT, 0o644));
         this.setupOutputs(() => fd, owner, this.fileStream(fd));
         return;
       }
@@ -94,20 +95,13 @@ export class ProcessIO {
     }
   }
 
-  private track(fd: number): number {
-    this.#rawFds.add(fd);
-    return fd;
-  }
-
   private setupStdin(path: string, owner: IoOwner | undefined): void {
-    // Reader first (never blocks), then the keep-alive writer (succeeds: a reader exists).
-    const fifoRead = this.track(openSync(path, O_RDONLY | O_NONBLOCK));
-    this.#stdinKeepAlive = this.track(openSync(path, O_WRONLY | O_NONBLOCK));
+    const { reader, keepAlive } = openStdinFifo(path, this.#fds);
+    this.#stdinKeepAlive = keepAlive;
     const [pipeRead, pipeWrite] = native.pipe();
     this.#childFds[0] = pipeRead;
     this.chown(pipeRead, owner);
-    this.#rawFds.delete(fifoRead);
-    const src = this.stream(fifoRead, 'read');
+    const src = this.stream(this.#fds.release(reader), 'read');
     const dst = this.stream(pipeWrite, 'write');
     // The container's stdin may close early; its EPIPE is not our error.
     dst.on('error', () => src.destroy());
@@ -144,7 +138,7 @@ export class ProcessIO {
       const sink = sinks.get(writerFd);
       if (sink) sink.users++;
       else {
-        this.#rawFds.delete(writerFd);
+        this.#fds.release(writerFd);
         sinks.set(writerFd, { stream: sharedFile ?? this.stream(writerFd, 'write'), users: 1 });
       }
     }
@@ -165,19 +159,13 @@ export class ProcessIO {
     }
   }
 
-  /** stdout/stderr FIFO: keep-alive reader first, then our writer. */
-  private openFifoWriter(path: string): number {
-    this.track(openSync(path, O_RDONLY | O_NONBLOCK));
-    return this.track(openSync(path, O_WRONLY | O_NONBLOCK));
-  }
-
   private chown(fd: number, owner: IoOwner | undefined): void {
     if (owner && (owner.uid !== 0 || owner.gid !== 0)) fchownSync(fd, owner.uid, owner.gid);
   }
 
   /** A write stream on a regular file; it owns (and closes) the fd once created. */
   private fileStream(fd: number): Writable {
-    this.#rawFds.delete(fd);
+    this.#fds.release(fd);
     const stream = createWriteStream('', { fd, autoClose: true });
     stream.on('error', () => undefined);
     this.#streams.push(stream);
@@ -185,9 +173,7 @@ export class ProcessIO {
   }
 
   private stream(fd: number, mode: 'read' | 'write'): Socket {
-    const socket = new Socket({ fd, readable: mode === 'read', writable: mode === 'write' });
-    // Errors end the copy; they are never fatal to the shim.
-    socket.on('error', () => undefined);
+    const socket = fdStream(fd, mode);
     this.#streams.push(socket);
     return socket;
   }
@@ -209,11 +195,8 @@ export class ProcessIO {
 
   /** CloseIO: drop the keep-alive writer so stdin reaches EOF when the client closes too. */
   closeStdin(): void {
-    if (this.#stdinKeepAlive >= 0) {
-      this.#rawFds.delete(this.#stdinKeepAlive);
-      safeClose(this.#stdinKeepAlive);
-      this.#stdinKeepAlive = -1;
-    }
+    if (this.#stdinKeepAlive >= 0) this.#fds.close(this.#stdinKeepAlive);
+    this.#stdinKeepAlive = -1;
   }
 
   /** Waits (bounded) until the output copies have drained. */
@@ -227,8 +210,7 @@ export class ProcessIO {
     this.#pendingCopies = [];
     this.closeChildEnds();
     for (const s of this.#streams) s.destroy();
-    for (const fd of this.#rawFds) safeClose(fd);
-    this.#rawFds.clear();
+    this.#fds.closeAll();
     this.#stdinKeepAlive = -1;
     // Runs on its own (SIGTERM, then SIGKILL after 12 s); closeAndWait awaits it.
     void this.#logger?.close();
@@ -254,12 +236,4 @@ function copy(src: Socket, dst: Writable, endDst = true): Promise<void> {
     src.once('error', done);
     src.pipe(dst, { end: false });
   });
-}
-
-function safeClose(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // already closed
-  }
 }
