@@ -1,6 +1,7 @@
 // Files in the bundle directory that the shim reads or writes for itself.
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync, renameSync, statSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { ShimError, errorCode } from '../base/errors.js';
 import type { RuntimeOptions } from './options.js';
 
 export const bundleFiles = {
@@ -13,6 +14,27 @@ export const bundleFiles = {
   /** The init's exit, written when it is processed, so `delete` can report the real status. */
   initExit: 'init.exit',
 } as const;
+
+/**
+ * A Create's bundle must be an existing directory named by an absolute path without `..`: a
+ * relative one would resolve against the shim's cwd, which is another container's bundle.
+ */
+export function checkBundle(bundle: string): void {
+  if (!isAbsolute(bundle) || bundle.includes('\0') || bundle.split('/').includes('..')) {
+    throw new ShimError(
+      'invalid-argument',
+      `bundle path ${JSON.stringify(bundle.slice(0, 200))} is not a clean absolute path`,
+    );
+  }
+  let isDir: boolean;
+  try {
+    isDir = statSync(bundle).isDirectory();
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') throw new ShimError('not-found', `bundle ${bundle}`);
+    throw new ShimError('invalid-argument', `bundle ${bundle}: ${String(errorCode(err))}`);
+  }
+  if (!isDir) throw new ShimError('invalid-argument', `bundle ${bundle} is not a directory`);
+}
 
 export const bundlePath = (bundle: string, name: string): string => join(bundle, name);
 
