@@ -6,6 +6,7 @@
 // Deterministic cases are also sent to the reference shim, whose codes we must match.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { containerd } from '../../src/gen/proto.js';
 import {
@@ -455,6 +456,35 @@ test(
     client.close();
     cases++;
     await assertHealthy(h, w, 'slow writers');
+  },
+);
+
+test(
+  'stalled 4 MiB frames on 200 connections: the shim keeps serving and frees them at close',
+  HANG_LIMIT,
+  async () => {
+    const rss = (): number =>
+      Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${String(w.shimPid)}/status`, 'utf8'))?.[1]);
+    const rssBefore = rss();
+    const stalled: RawConn[] = [];
+    await waves(200, 50, async () => {
+      const conn = await open(ours);
+      // The largest allowed frame, of which only a few bytes ever arrive.
+      await conn.write(Buffer.concat([header(MAX_MESSAGE_LENGTH, 1), randomBytes(100)]));
+      stalled.push(conn);
+      cases++;
+    });
+    const client = await TaskClient.connect(ours, h.cd.namespace);
+    const r = await client.call('State', v2.StateRequest, { id: idB });
+    assert.equal(r.code, 0, 'served while 200 frames are pending');
+    client.close();
+    const rssStalled = rss();
+    await Promise.all(stalled.map((c) => c.close(true)));
+    for (const c of stalled) assert.deepEqual(c.responses, []);
+    console.log(
+      `shim VmRSS ${String(rssBefore)} kB before, ${String(rssStalled)} kB with 200 stalled 4 MiB frames`,
+    );
+    await assertHealthy(h, w, 'stalled 4 MiB frames');
   },
 );
 
