@@ -20,20 +20,19 @@ export const bundleFiles = {
  * relative one would resolve against the shim's cwd, which is another container's bundle.
  */
 export function checkBundle(bundle: string): void {
+  // Quoted, and cut short: the path comes from the request and may be megabytes long.
+  const shown = JSON.stringify(bundle.length > 200 ? `${bundle.slice(0, 200)}...` : bundle);
   if (!isAbsolute(bundle) || bundle.includes('\0') || bundle.split('/').includes('..')) {
-    throw new ShimError(
-      'invalid-argument',
-      `bundle path ${JSON.stringify(bundle.slice(0, 200))} is not a clean absolute path`,
-    );
+    throw new ShimError('invalid-argument', `bundle path ${shown} is not a clean absolute path`);
   }
   let isDir: boolean;
   try {
     isDir = statSync(bundle).isDirectory();
   } catch (err) {
-    if (errorCode(err) === 'ENOENT') throw new ShimError('not-found', `bundle ${bundle}`);
-    throw new ShimError('invalid-argument', `bundle ${bundle}: ${String(errorCode(err))}`);
+    if (errorCode(err) === 'ENOENT') throw new ShimError('not-found', `bundle ${shown}`);
+    throw new ShimError('invalid-argument', `bundle ${shown}: ${String(errorCode(err))}`);
   }
-  if (!isDir) throw new ShimError('invalid-argument', `bundle ${bundle} is not a directory`);
+  if (!isDir) throw new ShimError('invalid-argument', `bundle ${shown} is not a directory`);
 }
 
 export const bundlePath = (bundle: string, name: string): string => join(bundle, name);

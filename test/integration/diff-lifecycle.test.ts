@@ -466,10 +466,13 @@ describe('differential: lifecycle', () => {
     await differential(
       async (rt) => {
         const id = h.uid(rt, 'initfirst');
-        await h.runDetached(rt, id, ['sh', '-c', 'read x; exit 3']);
-        const exec = execBackground(id, 'bg', sleeper);
-        await waitTopic(id, '/tasks/exec-started');
-        await h.ctr(['task', 'kill', '-s', 'SIGTERM', id]);
+        // The init exits once the exec has started; the kernel then kills the exec with it.
+        await h.runDetached(rt, id, [
+          'sh',
+          '-c',
+          'while [ ! -e /tmp/go ]; do sleep 0.1; done; exit 3',
+        ]);
+        const exec = execBackground(id, 'bg', ['sh', '-c', 'touch /tmp/go; sleep 1000']);
         const execResult = await exec;
         await h.waitStatus(id, 'STOPPED');
         await waitFor(() => h.topicsFor(id).filter((t) => t === '/tasks/exit').length === 2, 10000);
@@ -481,7 +484,7 @@ describe('differential: lifecycle', () => {
         await h.destroy(id);
         return { execCode: execResult.exitCode, init };
       },
-      { execCode: 137, init: 143 },
+      { execCode: 137, init: 3 },
     );
     assert.deepEqual(order.ours, ['bg', 'init'], 'the exec exit comes first under our shim');
   });

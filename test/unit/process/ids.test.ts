@@ -131,6 +131,14 @@ test('checkBundle: an existing directory by clean absolute path; NotFound when i
       }),
       'invalid-argument',
     );
+    // A path of megabytes (ENAMETOOLONG) is refused without being echoed whole.
+    assert.throws(
+      () => {
+        checkBundle(`/${'d'.repeat(4 << 20)}`);
+      },
+      (err: unknown) =>
+        err instanceof ShimError && err.kind === 'invalid-argument' && err.message.length < 300,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
