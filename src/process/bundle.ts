@@ -1,6 +1,7 @@
 // Files in the bundle directory that the shim reads or writes for itself.
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync, renameSync, statSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { ShimError, errorCode } from '../base/errors.js';
 import type { RuntimeOptions } from './options.js';
 
 export const bundleFiles = {
@@ -13,6 +14,26 @@ export const bundleFiles = {
   /** The init's exit, written when it is processed, so `delete` can report the real status. */
   initExit: 'init.exit',
 } as const;
+
+/**
+ * A Create's bundle must be an existing directory named by an absolute path without `..`: a
+ * relative one would resolve against the shim's cwd, which is another container's bundle.
+ */
+export function checkBundle(bundle: string): void {
+  // Quoted, and cut short: the path comes from the request and may be megabytes long.
+  const shown = JSON.stringify(bundle.length > 200 ? `${bundle.slice(0, 200)}...` : bundle);
+  if (!isAbsolute(bundle) || bundle.includes('\0') || bundle.split('/').includes('..')) {
+    throw new ShimError('invalid-argument', `bundle path ${shown} is not a clean absolute path`);
+  }
+  let isDir: boolean;
+  try {
+    isDir = statSync(bundle).isDirectory();
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') throw new ShimError('not-found', `bundle ${shown}`);
+    throw new ShimError('invalid-argument', `bundle ${shown}: ${String(errorCode(err))}`);
+  }
+  if (!isDir) throw new ShimError('invalid-argument', `bundle ${shown} is not a directory`);
+}
 
 export const bundlePath = (bundle: string, name: string): string => join(bundle, name);
 

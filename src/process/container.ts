@@ -19,6 +19,7 @@ import {
   saveRuntimeOptions,
 } from './bundle.js';
 import { runcRoot, type CheckpointOptions, type RuntimeOptions } from './options.js';
+import { checkId } from './ids.js';
 import { Process } from './process.js';
 import { mountAll, unmountAll, type MountSpec } from './rootfs.js';
 
@@ -263,6 +264,8 @@ export class Container {
 
   /** Reserves an exec id; the process is created, not started. */
   addExec(execId: string, stdio: Stdio, spec: object): Process {
+    // The id names files in the bundle (startExec, deleteExec).
+    checkId('exec', execId);
     if (this.execs.has(execId)) throw new ShimError('already-exists', `id ${execId}`);
     const status = this.init.status;
     if (this.#restorePending) throw new ShimError('unknown', 'cannot exec in a created state');

@@ -4,6 +4,7 @@ import { containerd } from '../gen/proto.js';
 import { Code, TtrpcError, type Handler, type Server } from '../ttrpc/index.js';
 import { errorMessage } from '../base/errors.js';
 import type { Logger } from '../base/log.js';
+import { checkId } from '../process/ids.js';
 import { toTtrpcError } from './to-status.js';
 import type { TaskService } from './service.js';
 
@@ -18,8 +19,6 @@ interface Decoder<T> {
 interface Encoder<R> {
   encode(message: R): { finish(): Uint8Array };
 }
-
-const ID_PATTERN = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
 
 /** A unary handler: decode, validate the id, run, encode; every failure becomes a status. */
 function unary<T extends { id: string }, R>(
@@ -39,11 +38,15 @@ function unary<T extends { id: string }, R>(
         `ttrpc: error unmarshalling payload: ${errorMessage(err)}`,
       );
     }
-    if (method !== 'Connect' && method !== 'Shutdown' && !ID_PATTERN.test(req.id)) {
-      throw new TtrpcError(
-        Code.InvalidArgument,
-        `invalid container id ${JSON.stringify(req.id)}: invalid argument`,
-      );
+    // Ids are checked before any lookup or path; an empty exec id means the init, except for Exec.
+    try {
+      if (method !== 'Connect' && method !== 'Shutdown') checkId('container', req.id);
+      const execId = (req as { exec_id?: unknown }).exec_id;
+      if (typeof execId === 'string' && (execId !== '' || method === 'Exec')) {
+        checkId('exec', execId);
+      }
+    } catch (err) {
+      throw toTtrpcError(err);
     }
     try {
       const result = await run(req);

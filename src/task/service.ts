@@ -3,6 +3,7 @@
 //  - no exit event before its process's start event (early exits are held back, then processed);
 //  - the init exit is published only after the exits of all its running execs;
 //  - exactly one exit per process; exits of unknown pids (reaped orphans) are ignored.
+import { realpathSync } from 'node:fs';
 import { containerd } from '../gen/proto.js';
 import { GO_ZERO_TIME, timestampFromDate } from '../base/proto-util.js';
 import { ShimError } from '../base/errors.js';
@@ -11,7 +12,7 @@ import type { Monitor } from '../reaper/monitor.js';
 import type { Exit } from '../reaper/exit.js';
 import { Container } from '../process/container.js';
 import type { Process, ProcessStatus } from '../process/process.js';
-import { saveInitExit } from '../process/bundle.js';
+import { checkBundle, saveInitExit } from '../process/bundle.js';
 import type { TaskEvents } from '../events/topics.js';
 import { ContainerCgroup } from '../cgroups/index.js';
 import { decodeCheckpointOptions, decodeRuntimeOptions } from './options.js';
@@ -43,7 +44,8 @@ export interface TaskServiceDeps {
 
 export class TaskService {
   readonly #containers = new Map<string, Container>();
-  readonly #creating = new Set<string>();
+  /** Ids being created, with their bundles (real paths). */
+  readonly #creating = new Map<string, string>();
   readonly #running = new Map<number, Running>();
   /** Exit collectors of exec starts in flight (their pid is not known yet). */
   readonly #startWatchers = new Set<Exit[]>();
@@ -91,6 +93,17 @@ export class TaskService {
     if (this.#containers.has(req.id) || this.#creating.has(req.id)) {
       throw new ShimError('already-exists', `container ${req.id}`);
     }
+    checkBundle(req.bundle);
+    const bundle = realBundle(req.bundle);
+    // Two containers in one bundle would overwrite each other's pid file and options.
+    for (const [other, otherBundle] of [
+      ...[...this.#containers.values()].map((c): [string, string] => [c.id, realBundle(c.bundle)]),
+      ...this.#creating,
+    ]) {
+      if (otherBundle === bundle) {
+        throw new ShimError('invalid-argument', `bundle ${req.bundle} is in use by ${other}`);
+      }
+    }
     const options = decodeRuntimeOptions(req.options);
     const stdio = {
       stdin: req.stdin,
@@ -99,7 +112,7 @@ export class TaskService {
       terminal: req.terminal,
     };
     // Reserve the id while runc works, so a concurrent duplicate Create fails.
-    this.#creating.add(req.id);
+    this.#creating.set(req.id, bundle);
     const container = await Container.create(
       {
         id: req.id,
@@ -356,13 +369,14 @@ export class TaskService {
 
   async exec(req: Req<'ExecProcessRequest'>): Promise<void> {
     const container = this.container(req.id);
-    let spec: object;
+    let spec: unknown;
     try {
-      spec = JSON.parse(
-        Buffer.from(req.spec?.value ?? new Uint8Array()).toString() || '{}',
-      ) as object;
+      spec = JSON.parse(Buffer.from(req.spec?.value ?? new Uint8Array()).toString() || '{}');
     } catch (err) {
       throw new ShimError('invalid-argument', 'exec spec is not valid JSON', { cause: err });
+    }
+    if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
+      throw new ShimError('invalid-argument', 'exec spec is not a JSON object');
     }
     const stdio = {
       stdin: req.stdin,
@@ -475,6 +489,15 @@ export class TaskService {
 
   shutdown(): void {
     if (this.#containers.size === 0) this.deps.onShutdown();
+  }
+}
+
+/** The bundle's real path, so that aliases (symlinks, `//`) of one directory compare equal. */
+function realBundle(bundle: string): string {
+  try {
+    return realpathSync(bundle);
+  } catch {
+    return bundle;
   }
 }
 
