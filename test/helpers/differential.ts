@@ -106,7 +106,7 @@ export class Harness {
     return line?.trim().split(/\s+/)[2] ?? 'ABSENT';
   }
 
-  async waitStatus(id: string, status: string, timeoutMs = 10000): Promise<void> {
+  async waitStatus(id: string, status: string, timeoutMs = 30000): Promise<void> {
     await waitFor(async () => (await this.taskStatus(id)) === status, timeoutMs, 50);
   }
 
