@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
 import { posix } from 'node:path';
 import { connect } from 'node:net';
+import { native } from '../native/index.js';
 
 export const SOCKET_DIR = '/run/containerd/s';
 export const UNIX_PREFIX = 'unix://';
@@ -28,6 +29,16 @@ export function ensureSocketDir(dir: string = SOCKET_DIR): void {
   const euid = process.geteuid?.() ?? 0;
   if (st.uid !== euid) throw new Error(`socket dir ${dir} is owned by uid ${String(st.uid)}`);
   if ((st.mode & 0o077) !== 0) chmodSync(dir, st.mode & 0o700);
+}
+
+/** Binds under umask 077, so the socket is never open to others, even before its chmod. */
+export function bindPrivate(path: string): number {
+  const umask = process.umask(0o077);
+  try {
+    return native.listenUnix(path, 1024);
+  } finally {
+    process.umask(umask);
+  }
 }
 
 export function socketPath(address: string): string {

@@ -9,7 +9,7 @@ import { errorCode } from '../base/errors.js';
 import { readSpec, writeFileAtomic } from '../process/bundle.js';
 import { decodeRuntimeOptions } from '../task/options.js';
 import { joinShimCgroup } from './shim-cgroup.js';
-import { canConnect, ensureSocketDir, socketAddress, socketPath } from './socket.js';
+import { bindPrivate, canConnect, ensureSocketDir, socketAddress, socketPath } from './socket.js';
 import type { ShimFlags } from './flags.js';
 
 /** Annotations naming the shim group: containers with the same value share one daemon. */
@@ -36,13 +36,13 @@ function groupId(bundle: string, id: string): string {
 /** Binds the socket; a live shim already on it means reuse (returns undefined). */
 async function listen(path: string): Promise<number | undefined> {
   try {
-    return native.listenUnix(path, 1024);
+    return bindPrivate(path);
   } catch (err) {
     if (errorCode(err) !== 'EADDRINUSE') throw err;
   }
   if (await canConnect(path)) return undefined;
   unlinkSync(path);
-  return native.listenUnix(path, 1024);
+  return bindPrivate(path);
 }
 
 /** The shim cgroup named by the runtime options on stdin, or ''. */

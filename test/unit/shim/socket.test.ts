@@ -11,7 +11,13 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureSocketDir, socketAddress, socketPath } from '../../../src/shim/socket.js';
+import {
+  bindPrivate,
+  ensureSocketDir,
+  socketAddress,
+  socketPath,
+} from '../../../src/shim/socket.js';
+import { native } from '../../../src/native/index.js';
 
 test('socket address matches the reference hash (spec example)', () => {
   const address = socketAddress('/run/containerd/containerd.sock', 'k8s.io', '0123abcd');
@@ -59,6 +65,20 @@ test('socket dir: created 0700, loosened modes tightened, a non-directory refuse
     assert.throws(() => {
       ensureSocketDir(link);
     }, /not a directory/);
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+});
+
+test('the socket is bound under umask 077, and the umask is restored', () => {
+  const base = mkdtempSync(join(tmpdir(), 'sockbind-'));
+  const old = process.umask(0o022);
+  try {
+    const fd = bindPrivate(join(base, 'sock'));
+    native.closeFd(fd);
+    assert.equal(statSync(join(base, 'sock')).mode & 0o077, 0);
+    // Setting it returns the previous one: ours, untouched by bindPrivate.
+    assert.equal(process.umask(old), 0o022);
   } finally {
     rmSync(base, { recursive: true, force: true });
   }
