@@ -1,8 +1,10 @@
 // Shim socket naming: unix:///run/containerd/s/<sha256(path.Join(address, ns, group))>. Always a
 // filesystem socket (never abstract: CVE-2020-15257), directory 0700, socket 0600.
 import { createHash } from 'node:crypto';
+import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
 import { posix } from 'node:path';
 import { connect } from 'node:net';
+import { native } from '../native/index.js';
 
 export const SOCKET_DIR = '/run/containerd/s';
 export const UNIX_PREFIX = 'unix://';
@@ -14,6 +16,29 @@ export function socketAddress(grpcAddress: string, namespace: string, groupId: s
     .update(posix.join(grpcAddress, namespace, groupId))
     .digest('hex');
   return `${UNIX_PREFIX}${SOCKET_DIR}/${hash}`;
+}
+
+/**
+ * Makes the socket dir private to us: created 0700, or, if it exists (the reference 1.6 creates
+ * it 0600), refused unless it is our own real directory, and stripped of group and other access.
+ */
+export function ensureSocketDir(dir: string = SOCKET_DIR): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  if (!st.isDirectory()) throw new Error(`socket dir ${dir} is not a directory`);
+  const euid = process.geteuid?.() ?? 0;
+  if (st.uid !== euid) throw new Error(`socket dir ${dir} is owned by uid ${String(st.uid)}`);
+  if ((st.mode & 0o077) !== 0) chmodSync(dir, st.mode & 0o700);
+}
+
+/** Binds under umask 077, so the socket is never open to others, even before its chmod. */
+export function bindPrivate(path: string): number {
+  const umask = process.umask(0o077);
+  try {
+    return native.listenUnix(path, 1024);
+  } finally {
+    process.umask(umask);
+  }
 }
 
 export function socketPath(address: string): string {

@@ -1,7 +1,7 @@
 // The `start` action: make sure a shim daemon serves this container, print its address, exit.
 // The socket is bound and listening here, before the daemon exists, and handed to it as fd 3, so
 // containerd can connect the moment the address is printed.
-import { chmodSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { google } from '../gen/proto.js';
 import { native } from '../native/index.js';
@@ -9,7 +9,7 @@ import { errorCode } from '../base/errors.js';
 import { readSpec, writeFileAtomic } from '../process/bundle.js';
 import { decodeRuntimeOptions } from '../task/options.js';
 import { joinShimCgroup } from './shim-cgroup.js';
-import { SOCKET_DIR, canConnect, socketAddress, socketPath } from './socket.js';
+import { bindPrivate, canConnect, ensureSocketDir, socketAddress, socketPath } from './socket.js';
 import type { ShimFlags } from './flags.js';
 
 /** Annotations naming the shim group: containers with the same value share one daemon. */
@@ -36,13 +36,13 @@ function groupId(bundle: string, id: string): string {
 /** Binds the socket; a live shim already on it means reuse (returns undefined). */
 async function listen(path: string): Promise<number | undefined> {
   try {
-    return native.listenUnix(path, 1024);
+    return bindPrivate(path);
   } catch (err) {
     if (errorCode(err) !== 'EADDRINUSE') throw err;
   }
   if (await canConnect(path)) return undefined;
   unlinkSync(path);
-  return native.listenUnix(path, 1024);
+  return bindPrivate(path);
 }
 
 /** The shim cgroup named by the runtime options on stdin, or ''. */
@@ -60,7 +60,7 @@ export async function startAction(flags: ShimFlags, stdin: Buffer): Promise<stri
   const bundle = process.cwd();
   const address = socketAddress(flags.address, flags.namespace, groupId(bundle, flags.id));
   const path = socketPath(address);
-  mkdirSync(SOCKET_DIR, { recursive: true, mode: 0o700 });
+  ensureSocketDir();
   const fd = await listen(path);
   if (fd === undefined) {
     writeAddress(bundle, address);

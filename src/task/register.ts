@@ -13,6 +13,16 @@ export const TASK_SERVICES = ['containerd.task.v2.Task', 'containerd.task.v3.Tas
 const v2 = containerd.task.v2;
 const EMPTY = new Uint8Array();
 
+/** Refusals a client causes and can act on: warnings; anything else is the shim's error. */
+const CLIENT_CODES = new Set([
+  Code.InvalidArgument,
+  Code.NotFound,
+  Code.AlreadyExists,
+  Code.FailedPrecondition,
+  Code.Unimplemented,
+  Code.Canceled,
+]);
+
 interface Decoder<T> {
   decode(bytes: Uint8Array): T;
 }
@@ -48,12 +58,22 @@ function unary<T extends { id: string }, R>(
     } catch (err) {
       throw toTtrpcError(err);
     }
+    // Every line about this request names it, so an operator can follow one container.
+    const execId = (req as { exec_id?: unknown }).exec_id;
+    const rlog = log.with({
+      method,
+      id: req.id,
+      exec_id: typeof execId === 'string' && execId !== '' ? execId : undefined,
+    });
+    rlog.debug('request');
     try {
       const result = await run(req);
       return response && result !== undefined ? response.encode(result).finish() : EMPTY;
     } catch (err) {
       const status = toTtrpcError(err);
-      log.debug('request failed', { method, id: req.id, code: status.code, error: status.message });
+      const fields = { code: Code[status.code], error: status.message };
+      if (CLIENT_CODES.has(status.code)) rlog.warn('request failed', fields);
+      else rlog.error('request failed', fields);
       throw status;
     }
   };

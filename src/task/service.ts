@@ -172,6 +172,7 @@ export class TaskService {
   }
 
   private publishOom(id: string): void {
+    this.deps.log.info('container oom', { id });
     const held = this.#heldOoms.get(id);
     if (held) held.ooms++;
     else this.deps.events.oom({ container_id: id });
@@ -220,6 +221,7 @@ export class TaskService {
         this.releaseOoms(container.id);
         for (const exit of held) this.dispatchExit(exit);
       }
+      this.deps.log.info('container started', { id: container.id, pid: proc.pid });
       return { pid: proc.pid };
     }
     const watcher: Exit[] = [];
@@ -236,6 +238,7 @@ export class TaskService {
     }
     this.#startWatchers.delete(watcher);
     this.deps.events.execStarted({ container_id: container.id, exec_id: proc.id, pid: proc.pid });
+    this.deps.log.info('exec started', { id: container.id, exec_id: proc.id, pid: proc.pid });
     this.releaseOoms(container.id);
     const early = watcher.find((e) => e.pid === proc.pid);
     if (early) this.processExit(container, proc, early);
@@ -256,6 +259,7 @@ export class TaskService {
       this.#startWatchers.delete(watcher);
     }
     this.deps.events.start({ container_id: container.id, pid: proc.pid });
+    this.deps.log.info('container started', { id: container.id, pid: proc.pid, restored: true });
     const early = watcher.find((e) => e.pid === proc.pid);
     if (early) this.processExit(container, proc, early);
     else {
@@ -295,6 +299,12 @@ export class TaskService {
     // An OOM kill not yet reported is published before the exit it caused.
     this.checkOomBeforeExit(container.id);
     proc.setExited(exit.status, exit.at);
+    this.deps.log.info('exec exited', {
+      id: container.id,
+      exec_id: proc.id,
+      pid: proc.pid,
+      exit_status: exit.status,
+    });
     this.deps.events.exit({
       container_id: container.id,
       id: proc.id,
@@ -322,6 +332,11 @@ export class TaskService {
     // Read the kill counter once more: TaskOOM must precede the TaskExit it caused.
     this.checkOomBeforeExit(container.id);
     init.setExited(exit.status, exit.at);
+    this.deps.log.info('container exited', {
+      id: container.id,
+      pid: init.pid,
+      exit_status: exit.status,
+    });
     try {
       saveInitExit(container.bundle, exit.status, exit.at);
     } catch {
@@ -348,6 +363,7 @@ export class TaskService {
     const [container, proc] = this.process(req.id, req.exec_id);
     if (req.exec_id !== '') {
       await container.deleteExec(proc);
+      this.deps.log.info('exec deleted', { id: container.id, exec_id: proc.id });
       return exitResponse(proc);
     }
     await container.delete();

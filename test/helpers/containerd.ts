@@ -49,9 +49,17 @@ function canConnect(path: string): Promise<boolean> {
   });
 }
 
-/** `env`: extra environment for containerd (and so for the shims it starts). */
+/**
+ * `env`: extra environment for containerd (and so for the shims it starts). `logLevel`: its log
+ * level (default debug, which makes containerd start shims with -debug). `extraFds`: what
+ * containerd gets as fds 3, 4, ... ('ignore' leaves one closed), inherited without O_CLOEXEC.
+ */
 export async function startContainerd(
-  opts: { env?: Record<string, string> } = {},
+  opts: {
+    env?: Record<string, string>;
+    logLevel?: string;
+    extraFds?: (number | 'ignore')[];
+  } = {},
 ): Promise<Containerd> {
   const dir = mkdtempSync('/tmp/ctd-');
   const root = join(dir, 'root');
@@ -80,11 +88,15 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
     const logFd = openSync(join(dir, 'containerd.log'), 'a');
-    child = spawn('/usr/bin/containerd', ['--config', config, '--log-level', 'debug'], {
-      env: { ...process.env, ...opts.env, PATH: `${join(REPO, 'bin')}:${SYSTEM_PATH}` },
-      stdio: ['ignore', logFd, logFd],
-      cwd: '/',
-    });
+    child = spawn(
+      '/usr/bin/containerd',
+      ['--config', config, '--log-level', opts.logLevel ?? 'debug'],
+      {
+        env: { ...process.env, ...opts.env, PATH: `${join(REPO, 'bin')}:${SYSTEM_PATH}` },
+        stdio: ['ignore', logFd, logFd, ...(opts.extraFds ?? [])],
+        cwd: '/',
+      },
+    );
     closeSync(logFd);
     await waitFor(() => canConnect(address), 20000, 50);
   };

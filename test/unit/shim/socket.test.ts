@@ -1,6 +1,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { socketAddress, socketPath } from '../../../src/shim/socket.js';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  bindPrivate,
+  ensureSocketDir,
+  socketAddress,
+  socketPath,
+} from '../../../src/shim/socket.js';
+import { native } from '../../../src/native/index.js';
 
 test('socket address matches the reference hash (spec example)', () => {
   const address = socketAddress('/run/containerd/containerd.sock', 'k8s.io', '0123abcd');
@@ -16,4 +33,53 @@ test('path.Join cleaning applies before hashing', () => {
     socketAddress('/run/containerd//containerd.sock/', 'k8s.io', '0123abcd'),
     socketAddress('/run/containerd/containerd.sock', 'k8s.io', '0123abcd'),
   );
+});
+
+test('socket dir: created 0700, loosened modes tightened, a non-directory refused', () => {
+  const base = mkdtempSync(join(tmpdir(), 'sockdir-'));
+  try {
+    const fresh = join(base, 'a', 's');
+    ensureSocketDir(fresh);
+    assert.equal(statSync(fresh).mode & 0o7777, 0o700);
+
+    const loose = join(base, 'loose');
+    mkdirSync(loose);
+    chmodSync(loose, 0o755);
+    ensureSocketDir(loose);
+    assert.equal(statSync(loose).mode & 0o7777, 0o700);
+
+    // The reference's 0600 has no group or other access: left as it is.
+    const reference = join(base, 'ref');
+    mkdirSync(reference);
+    chmodSync(reference, 0o600);
+    ensureSocketDir(reference);
+    assert.equal(statSync(reference).mode & 0o7777, 0o600);
+
+    const file = join(base, 'file');
+    writeFileSync(file, '');
+    assert.throws(() => {
+      ensureSocketDir(file);
+    });
+    const link = join(base, 'link');
+    symlinkSync(loose, link);
+    assert.throws(() => {
+      ensureSocketDir(link);
+    }, /not a directory/);
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+});
+
+test('the socket is bound under umask 077, and the umask is restored', () => {
+  const base = mkdtempSync(join(tmpdir(), 'sockbind-'));
+  const old = process.umask(0o022);
+  try {
+    const fd = bindPrivate(join(base, 'sock'));
+    native.closeFd(fd);
+    assert.equal(statSync(join(base, 'sock')).mode & 0o077, 0);
+    // Setting it returns the previous one: ours, untouched by bindPrivate.
+    assert.equal(process.umask(old), 0o022);
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
 });
