@@ -49,22 +49,16 @@ function unary<T extends { id: string }, R>(
       );
     }
     // Ids are checked before any lookup or path; an empty exec id means the init, except for Exec.
+    const rawExecId = (req as { exec_id?: unknown }).exec_id;
+    const execId = typeof rawExecId === 'string' ? rawExecId : undefined;
     try {
       if (method !== 'Connect' && method !== 'Shutdown') checkId('container', req.id);
-      const execId = (req as { exec_id?: unknown }).exec_id;
-      if (typeof execId === 'string' && (execId !== '' || method === 'Exec')) {
-        checkId('exec', execId);
-      }
+      if (execId !== undefined && (execId !== '' || method === 'Exec')) checkId('exec', execId);
     } catch (err) {
       throw toTtrpcError(err);
     }
     // Every line about this request names it, so an operator can follow one container.
-    const execId = (req as { exec_id?: unknown }).exec_id;
-    const rlog = log.with({
-      method,
-      id: req.id,
-      exec_id: typeof execId === 'string' && execId !== '' ? execId : undefined,
-    });
+    const rlog = log.with({ method, id: req.id, exec_id: execId === '' ? undefined : execId });
     rlog.debug('request');
     try {
       const result = await run(req);
