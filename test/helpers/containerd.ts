@@ -127,7 +127,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     async restart(restartOpts) {
       if (restartOpts?.ttrpcAddress !== undefined) {
         const text = readFileSync(config, 'utf8').replace(
-          /\[ttrpc\]\n  address = "[^"]*"/,
+          /\[ttrpc\]\n {2}address = "[^"]*"/,
           `[ttrpc]\n  address = "${restartOpts.ttrpcAddress}"`,
         );
         writeFileSync(config, text);
