@@ -76,7 +76,11 @@ class Gate {
 
   stop(): Promise<void> {
     this.close();
-    return new Promise((resolve) => this.#server.close(() => resolve()));
+    return new Promise((resolve) => {
+      this.#server.close(() => {
+        resolve();
+      });
+    });
   }
 }
 
@@ -265,7 +269,7 @@ test('exits during repeated containerd kill -9 / restart arrive exactly once', a
   });
   // Attached once it relays the ticker's "before" lines.
   let attached = '';
-  attach.stdout?.on('data', (c: Buffer) => (attached += c.toString()));
+  attach.stdout.on('data', (c: Buffer) => (attached += c.toString()));
   await waitFor(() => attached.includes('before'), 30000);
   writeFileSync(join(bundleOf(ticker), 'rootfs', 'go'), '');
   const attachResult = await attach;
