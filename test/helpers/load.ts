@@ -93,41 +93,54 @@ export async function runLoad(
       ],
       { timeoutMs: 300000 },
     );
-    assert.equal(r.stdout, `l${String(i)}`, r.stderr);
-    assert.equal(r.exitCode, i % 4, r.stderr);
+    assert.deepEqual(
+      { out: r.stdout, code: r.exitCode, err: r.stderr },
+      { out: `l${String(i)}`, code: i % 4, err: '' },
+      `lifecycle ${String(i)}`,
+    );
   };
   const execOne = async (i: number): Promise<void> => {
     const r = await h.ctr(
       ['task', 'exec', '--exec-id', `e${String(i)}`, keeper, 'sh', '-c', `echo x${String(i)}`],
       { timeoutMs: 300000 },
     );
-    assert.equal(r.stdout, `x${String(i)}`, r.stderr);
-    assert.equal(r.exitCode, 0, r.stderr);
+    assert.deepEqual(
+      { out: r.stdout, code: r.exitCode, err: r.stderr },
+      { out: `x${String(i)}`, code: 0, err: '' },
+      `exec ${String(i)}`,
+    );
   };
 
-  // One of each first, so lazily created state (event connection, modules) is in the baseline.
-  await runOne(opts.lifecycles);
-  await execOne(opts.execs);
-  const settle = async (): Promise<void> => {
-    await waitFor(() => zombieChildren(shimPid) === 0, 10000).catch(() => undefined);
-  };
-  await settle();
-  const baseline = sample('baseline', 0);
+  try {
+    return await drive();
+  } finally {
+    await h.destroy(keeper);
+  }
 
-  let lifecyclesDone = 0;
-  await pool(opts.lifecycles, opts.width, async (i) => {
-    await runOne(i);
-    if (++lifecyclesDone % opts.every.lifecycles === 0) sample('lifecycles', lifecyclesDone);
-  });
-  let execsDone = 0;
-  await pool(opts.execs, opts.width, async (i) => {
-    await execOne(i);
-    if (++execsDone % opts.every.execs === 0) sample('execs', execsDone);
-  });
-  await settle();
-  // Closed sockets and pipes may take a moment to be released.
-  await waitFor(() => fdCount(shimPid) <= baseline.fds, 10000).catch(() => undefined);
-  const after = sample('after', lifecyclesDone + execsDone);
-  await h.destroy(keeper);
-  return { shimPid, samples, baseline, after };
+  async function drive(): Promise<LoadResult> {
+    // One of each first, so lazily created state (event connection, modules) is in the baseline.
+    await runOne(opts.lifecycles);
+    await execOne(opts.execs);
+    const settle = async (): Promise<void> => {
+      await waitFor(() => zombieChildren(shimPid) === 0, 10000).catch(() => undefined);
+    };
+    await settle();
+    const baseline = sample('baseline', 0);
+
+    let lifecyclesDone = 0;
+    await pool(opts.lifecycles, opts.width, async (i) => {
+      await runOne(i);
+      if (++lifecyclesDone % opts.every.lifecycles === 0) sample('lifecycles', lifecyclesDone);
+    });
+    let execsDone = 0;
+    await pool(opts.execs, opts.width, async (i) => {
+      await execOne(i);
+      if (++execsDone % opts.every.execs === 0) sample('execs', execsDone);
+    });
+    await settle();
+    // Closed sockets and pipes may take a moment to be released.
+    await waitFor(() => fdCount(shimPid) <= baseline.fds, 10000).catch(() => undefined);
+    const after = sample('after', lifecyclesDone + execsDone);
+    return { shimPid, samples, baseline, after };
+  }
 }
