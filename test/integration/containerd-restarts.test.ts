@@ -8,7 +8,7 @@
 // containerd listens for ttrpc on a new path and the shims' old path gets a gate (a byte proxy)
 // that refuses connections until the new subscription is proven live. To the shims the gate is
 // just containerd being down a little longer.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -127,6 +127,12 @@ interface Expected {
   status: number;
 }
 
+let gate: Gate | undefined;
+// A failing run must not leave the gate listening (it would keep the test process alive).
+after(async () => {
+  await gate?.stop();
+});
+
 test('exits during repeated containerd kill -9 / restart arrive exactly once', async (t) => {
   const tag = String(process.pid);
   const group = `restarts-${tag}`;
@@ -163,7 +169,6 @@ test('exits during repeated containerd kill -9 / restart arrive exactly once', a
 
   const ttrpcOld = h.cd.ttrpcAddress;
   const ttrpcNew = join(h.cd.dir, 'moved.sock.ttrpc');
-  let gate: Gate | undefined;
   const pendingExecs: Promise<unknown>[] = [];
   let restarts = 0;
 
@@ -294,6 +299,7 @@ test('exits during repeated containerd kill -9 / restart arrive exactly once', a
   await Promise.all(pendingExecs);
   collect();
   await gate?.stop();
+  gate = undefined;
 
   const exits = seen.filter((ev) => ev.topic === '/tasks/exit');
   let lost = 0;
