@@ -1,7 +1,12 @@
 // Publishes task events to containerd with ttrpc Events.Forward on $TTRPC_ADDRESS.
 // One FIFO queue, one sender waiting for each reply: events arrive in the order they were queued.
-// While containerd is unreachable (restarting), the head event is retried with backoff rather
-// than dropped, so a restart loses nothing.
+// While containerd is unreachable (restarting), the head event is retried with backoff for as long
+// as it takes (the reference gives up after a few attempts), so a restart loses nothing.
+//
+// The queue is bounded (MAX_QUEUED_EVENTS) so a long outage with busy containers cannot grow the
+// shim's memory without limit. Past the bound the oldest queued event that is not a /tasks/exit
+// is dropped (and logged); exits are never dropped: containerd learns a process ended only from
+// its exit, and there is at most one per process, so they cannot grow the queue unboundedly.
 import { Client, Code, TtrpcError } from '../ttrpc/index.js';
 import { containerd } from '../gen/proto.js';
 import { timestampFromDate } from '../base/proto-util.js';
@@ -13,6 +18,9 @@ export const NAMESPACE_METADATA_KEY = 'containerd-namespace-ttrpc';
 const FORWARD_SERVICE = 'containerd.services.events.ttrpc.v1.Events';
 const FORWARD_TIMEOUT_MS = 5000;
 const MAX_BACKOFF_MS = 2000;
+/** Events held while containerd is away: about 2 MB for typical task events (~200 bytes each). */
+export const MAX_QUEUED_EVENTS = 10_000;
+const EXIT_TOPIC = '/tasks/exit';
 
 export interface QueuedEvent {
   topic: string;
@@ -28,17 +36,31 @@ export class EventPublisher {
   #running = false;
   #closed = false;
   #idle: (() => void)[] = [];
+  /** Events dropped to keep the bound, since the shim started. */
+  #dropped = 0;
 
   constructor(
     private readonly ttrpcAddress: string,
     private readonly namespace: string,
     private readonly log: Logger,
+    private readonly maxQueued = MAX_QUEUED_EVENTS,
   ) {}
+
+  /** Events waiting to be delivered (the head one may be in flight). */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Events dropped so far to keep the queue within its bound. */
+  get dropped(): number {
+    return this.#dropped;
+  }
 
   /** Queues an event; it is sent after every event queued before it. */
   publish(topic: string, typeUrl: string, value: Uint8Array): void {
     if (this.#closed) return;
     this.#queue.push({ topic, typeUrl, value, at: new Date() });
+    if (this.#queue.length > this.maxQueued) this.dropOldest();
     if (!this.#running) {
       this.#running = true;
       void this.drain();
@@ -61,6 +83,23 @@ export class EventPublisher {
     this.#wake?.();
     this.#client?.close();
     this.#client = undefined;
+  }
+
+  /** Drops the oldest non-exit event; the head may be in flight, so it is never touched. */
+  private dropOldest(): void {
+    const index = this.#queue.findIndex((e, i) => i > 0 && e.topic !== EXIT_TOPIC);
+    // Only exits queued: keep them all (at most one per process).
+    if (index < 0) return;
+    const [event] = this.#queue.splice(index, 1);
+    this.#dropped++;
+    // One line per thousand drops: an outage must not also flood the log.
+    if (this.#dropped % 1000 === 1) {
+      this.log.warn('event queue full, oldest non-exit event dropped', {
+        topic: event?.topic,
+        queued: this.#queue.length,
+        dropped: this.#dropped,
+      });
+    }
   }
 
   private async drain(): Promise<void> {

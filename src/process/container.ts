@@ -35,8 +35,13 @@ export interface CreateConfig {
   parentCheckpoint?: string;
 }
 
-/** How long Delete waits for output copies to drain (containerd 1.6's reference waits 2 s). */
-const DRAIN_TIMEOUT_MS = 2000;
+/**
+ * How long Delete waits for output copies to drain. containerd 1.6's reference waits 2 s, which a
+ * starved machine can exceed while the container's last output is still in its pipe (the output
+ * is then lost); we wait as long as 2.x does. It only bounds a copy held open by a leftover
+ * process that inherited the pipe.
+ */
+const DRAIN_TIMEOUT_MS = 10_000;
 
 export class Container {
   readonly init: Process;

@@ -1,6 +1,7 @@
 // Driver for the OCI runtime binary (runc, or crun through the runc options' binary_name). Every
 // invocation goes through the reaper Monitor, which owns all children of the shim.
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
+import { errorCode, errorMessage } from '../base/errors.js';
 import type { Monitor } from '../reaper/monitor.js';
 import { RuncError } from './errors.js';
 
@@ -83,6 +84,14 @@ export function restoreArgv(id: string, o: RestoreArgs): string[] {
   return args;
 }
 
+/** Go's text for the errnos a failed spawn gives. */
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  ENOEXEC: 'exec format error',
+  ENOTDIR: 'not a directory',
+};
+
 export class Runc {
   readonly #file: string;
 
@@ -106,11 +115,15 @@ export class Runc {
   /** Runs a command whose output we capture; throws RuncError when it fails. */
   private async run(args: string[], input?: string): Promise<Buffer> {
     const argv = [...this.globalArgs(), ...args];
-    const result = await this.monitor.run({
-      file: this.#file,
-      args: argv,
-      ...(input === undefined ? {} : { input }),
-    });
+    const result = await this.monitor
+      .run({
+        file: this.#file,
+        args: argv,
+        ...(input === undefined ? {} : { input }),
+      })
+      .catch(async (err: unknown) => {
+        throw await this.notStarted(err, argv, args[0]);
+      });
     if (result.status !== 0) {
       throw new RuncError(
         argv,
@@ -126,11 +139,34 @@ export class Runc {
   /** Runs a command whose stdio belongs to the container (create, exec). */
   private async runWithStdio(args: string[], stdio: StdioFds): Promise<void> {
     const argv = [...this.globalArgs(), ...args];
-    const child = this.monitor.spawn({ file: this.#file, argv: [this.#file, ...argv], fds: stdio });
+    let child: { exited: Promise<{ status: number }> };
+    try {
+      child = this.monitor.spawn({ file: this.#file, argv: [this.#file, ...argv], fds: stdio });
+    } catch (err) {
+      throw await this.notStarted(err, argv, args[0]);
+    }
     const exit = await child.exited;
     if (exit.status !== 0) {
       throw new RuncError(argv, exit.status, '', await lastLogError(this.config.logPath), args[0]);
     }
+  }
+
+  /**
+   * The runtime binary could not be started (missing, not executable): worded as go-runc words
+   * it, which the reference quotes, e.g. `fork/exec /x/runc: no such file or directory`.
+   */
+  private async notStarted(err: unknown, argv: string[], command?: string): Promise<RuncError> {
+    const code = errorCode(err);
+    const reason = code ? (ERRNO_TEXT[code] ?? errorMessage(err)) : errorMessage(err);
+    let prefix = '';
+    try {
+      await access(this.config.logPath);
+    } catch (logErr) {
+      const logCode = errorCode(logErr);
+      const why = logCode ? (ERRNO_TEXT[logCode] ?? logCode) : errorMessage(logErr);
+      prefix = `unable to retrieve OCI runtime error (open ${this.config.logPath}: ${why}): `;
+    }
+    return new RuncError(argv, -1, `${prefix}fork/exec ${this.#file}: ${reason}`, '', command);
   }
 
   async create(id: string, opts: CreateOptions): Promise<void> {

@@ -65,3 +65,29 @@ export function canConnect(path: string, timeoutMs = 100): Promise<boolean> {
     });
   });
 }
+
+/**
+ * True only when the socket is provably dead: connecting is refused (no listener) or the file is
+ * gone. A connect that has not completed within `timeoutMs` counts as a live, busy shim: under
+ * load the event loop can stall past any short timer before the connect completion is seen, and
+ * taking over a live group's socket would leave two daemons for one group.
+ */
+export function isStaleSocket(path: string, timeoutMs = 5000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(path);
+    const done = (stale: boolean): void => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(stale);
+    };
+    const timer = setTimeout(() => {
+      done(false);
+    }, timeoutMs);
+    sock.once('connect', () => {
+      done(false);
+    });
+    sock.once('error', (err: NodeJS.ErrnoException) => {
+      done(err.code === 'ECONNREFUSED' || err.code === 'ENOENT');
+    });
+  });
+}

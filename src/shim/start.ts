@@ -9,7 +9,13 @@ import { errorCode } from '../base/errors.js';
 import { readSpec, writeFileAtomic } from '../process/bundle.js';
 import { decodeRuntimeOptions } from '../task/options.js';
 import { joinShimCgroup } from './shim-cgroup.js';
-import { bindPrivate, canConnect, ensureSocketDir, socketAddress, socketPath } from './socket.js';
+import {
+  bindPrivate,
+  ensureSocketDir,
+  isStaleSocket,
+  socketAddress,
+  socketPath,
+} from './socket.js';
 import type { ShimFlags } from './flags.js';
 
 /** Annotations naming the shim group: containers with the same value share one daemon. */
@@ -33,14 +39,14 @@ function groupId(bundle: string, id: string): string {
   return id;
 }
 
-/** Binds the socket; a live shim already on it means reuse (returns undefined). */
+/** Binds the socket; a shim already on it, unless provably dead, means reuse (returns undefined). */
 async function listen(path: string): Promise<number | undefined> {
   try {
     return bindPrivate(path);
   } catch (err) {
     if (errorCode(err) !== 'EADDRINUSE') throw err;
   }
-  if (await canConnect(path)) return undefined;
+  if (!(await isStaleSocket(path))) return undefined;
   unlinkSync(path);
   return bindPrivate(path);
 }

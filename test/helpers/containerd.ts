@@ -31,7 +31,11 @@ export interface Containerd {
     opts?: { input?: string; timeoutMs?: number; reject?: boolean },
   ): Promise<CtrResult>;
   kill9(): Promise<void>;
-  restart(): Promise<void>;
+  /**
+   * Starts containerd again after kill9. `ttrpcAddress` moves its ttrpc socket: shims started
+   * earlier keep the old address, where a test can put a gate in front of the new one.
+   */
+  restart(opts?: { ttrpcAddress?: string }): Promise<void>;
   stop(): Promise<void>;
   log(): string;
 }
@@ -132,7 +136,14 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
       child?.kill('SIGKILL');
       await exited();
     },
-    async restart() {
+    async restart(restartOpts) {
+      if (restartOpts?.ttrpcAddress !== undefined) {
+        const text = readFileSync(config, 'utf8').replace(
+          /\[ttrpc\]\n {2}address = "[^"]*"/,
+          `[ttrpc]\n  address = "${restartOpts.ttrpcAddress}"`,
+        );
+        writeFileSync(config, text);
+      }
       await launch();
     },
     async stop() {

@@ -9,11 +9,13 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   bindPrivate,
   ensureSocketDir,
+  isStaleSocket,
   socketAddress,
   socketPath,
 } from '../../../src/shim/socket.js';
@@ -81,5 +83,34 @@ test('the socket is bound under umask 077, and the umask is restored', () => {
     assert.equal(process.umask(old), 0o022);
   } finally {
     rmSync(base, { recursive: true, force: true });
+  }
+});
+
+test('a refused or missing socket is stale; a live one is not, even when the loop stalls', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sock-test-'));
+  try {
+    const stalePath = join(dir, 'stale');
+    // Bound and closed without unlinking: the file remains, connecting is refused.
+    native.closeFd(native.listenUnix(stalePath, 1));
+    assert.equal(await isStaleSocket(stalePath), true);
+    assert.equal(await isStaleSocket(join(dir, 'missing')), true);
+
+    const livePath = join(dir, 'live');
+    const server = createServer((s) => s.destroy());
+    await new Promise<void>((resolve) => server.listen(livePath, resolve));
+    try {
+      const pending = isStaleSocket(livePath);
+      // A busy process: the loop stalls before it sees the connect complete (as `start` does
+      // under load). This used to pass for a dead socket and the live group was taken over.
+      const until = Date.now() + 300;
+      while (Date.now() < until) {
+        // spin
+      }
+      assert.equal(await pending, false);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
