@@ -6,45 +6,13 @@ import { io } from '../../../src/gen/proto.js';
 import { encodeMetrics } from '../../../src/task/stats.js';
 import type { V1Metrics, V2Metrics } from '../../../src/cgroups/index.js';
 import { MAX_UINT64 } from '../../../src/cgroups/parse.js';
+import { V1_MEMORY_STAT_FIELDS } from '../../../src/cgroups/metrics.js';
 
 const entry = (limit: bigint) => ({ limit, usage: 5n, max: 6n, failcnt: 0n });
 
 test('v1 metrics encode to io.containerd.cgroups.v1.Metrics, exactly', () => {
   const memory = Object.fromEntries(
-    [
-      'cache',
-      'rss',
-      'rss_huge',
-      'mapped_file',
-      'dirty',
-      'writeback',
-      'pg_pg_in',
-      'pg_pg_out',
-      'pg_fault',
-      'pg_maj_fault',
-      'inactive_anon',
-      'active_anon',
-      'inactive_file',
-      'active_file',
-      'unevictable',
-      'hierarchical_memory_limit',
-      'hierarchical_swap_limit',
-      'total_cache',
-      'total_rss',
-      'total_rss_huge',
-      'total_mapped_file',
-      'total_dirty',
-      'total_writeback',
-      'total_pg_pg_in',
-      'total_pg_pg_out',
-      'total_pg_fault',
-      'total_pg_maj_fault',
-      'total_inactive_anon',
-      'total_active_anon',
-      'total_inactive_file',
-      'total_active_file',
-      'total_unevictable',
-    ].map((k) => [k, 0n]),
+    V1_MEMORY_STAT_FIELDS.map((k) => [k, 0n]),
   ) as unknown as NonNullable<V1Metrics['memory']>;
   memory.rss = 110592n;
   memory.hierarchical_swap_limit = 9223372036854771712n;
