@@ -2,7 +2,8 @@
 import { readFileSync, writeFileSync, renameSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { ShimError, errorCode } from '../base/errors.js';
-import type { RuntimeOptions } from './options.js';
+import type { RuncConfig } from '../runtime/runc.js';
+import { runcRoot, type RuntimeOptions } from './options.js';
 
 export const bundleFiles = {
   config: 'config.json',
@@ -94,4 +95,15 @@ export function readSpec(bundle: string): OciSpec {
 /** True when the spec gives the container its own (new) PID namespace. */
 export function hasPrivatePidNamespace(spec: OciSpec): boolean {
   return (spec.linux?.namespaces ?? []).some((ns) => ns.type === 'pid' && (ns.path ?? '') === '');
+}
+
+/** How runc is driven for a container: its state root, its log in the bundle, global flags. */
+export function runcConfig(opts: RuntimeOptions, namespace: string, bundle: string): RuncConfig {
+  return {
+    binary: opts.binaryName || 'runc',
+    root: runcRoot(opts, namespace),
+    logPath: bundlePath(bundle, bundleFiles.runcLog),
+    systemdCgroup: opts.systemdCgroup,
+    criu: opts.criuPath,
+  };
 }

@@ -17,8 +17,9 @@ import {
   readPidFile,
   readSpec,
   saveRuntimeOptions,
+  runcConfig,
 } from './bundle.js';
-import { runcRoot, type CheckpointOptions, type RuntimeOptions } from './options.js';
+import { type CheckpointOptions, type RuntimeOptions } from './options.js';
 import { checkId } from './ids.js';
 import { Process } from './process.js';
 import { mountAll, unmountAll, type MountSpec } from './rootfs.js';
@@ -100,13 +101,7 @@ export class Container {
   ): Promise<Container> {
     const { bundle } = config;
     const runc = new Runc(
-      {
-        binary: config.options.binaryName || 'runc',
-        root: runcRoot(config.options, config.namespace),
-        logPath: bundlePath(bundle, bundleFiles.runcLog),
-        systemdCgroup: config.options.systemdCgroup,
-        criu: config.options.criuPath,
-      },
+      runcConfig(config.options, config.namespace, bundle),
       monitor,
       runcBinary,
     );

@@ -10,8 +10,9 @@ import {
   loadInitExit,
   loadRuntimeOptions,
   readPidFile,
+  runcConfig,
 } from '../process/bundle.js';
-import { DEFAULT_RUNTIME_OPTIONS, runcRoot } from '../process/options.js';
+import { DEFAULT_RUNTIME_OPTIONS } from '../process/options.js';
 import { unmountAll } from '../process/rootfs.js';
 import type { ShimFlags } from './flags.js';
 
@@ -24,17 +25,9 @@ export async function deleteAction(flags: ShimFlags): Promise<Uint8Array> {
   const monitor = new Monitor();
   monitor.start();
   try {
-    const binary = options.binaryName || 'runc';
-    const runc = new Runc(
-      {
-        binary,
-        root: runcRoot(options, flags.namespace),
-        logPath: bundlePath(bundle, bundleFiles.runcLog),
-        systemdCgroup: options.systemdCgroup,
-      },
-      monitor,
-      resolveExecutable(binary),
-    );
+    // As the reference's delete action: no --criu (nothing is checkpointed here).
+    const config = { ...runcConfig(options, flags.namespace, bundle), criu: '' };
+    const runc = new Runc(config, monitor, resolveExecutable(config.binary));
     await runc.delete(flags.id, true).catch(() => undefined);
   } catch {
     // Missing runtime binary or bookkeeping: still unmount and answer.

@@ -45,27 +45,6 @@ export function socketPath(address: string): string {
   return address.startsWith(UNIX_PREFIX) ? address.slice(UNIX_PREFIX.length) : address;
 }
 
-/** True when something accepts connections on the unix socket within `timeoutMs`. */
-export function canConnect(path: string, timeoutMs = 100): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect(path);
-    const done = (ok: boolean): void => {
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => {
-      done(false);
-    }, timeoutMs);
-    sock.once('connect', () => {
-      done(true);
-    });
-    sock.once('error', () => {
-      done(false);
-    });
-  });
-}
-
 /**
  * True only when the socket is provably dead: connecting is refused (no listener) or the file is
  * gone. A connect that has not completed within `timeoutMs` counts as a live, busy shim: under

@@ -3,10 +3,9 @@
 import { mkdtempSync, openSync, rmSync, writeFileSync, closeSync, readFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execa } from 'execa';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mountsUnder, processesMatching, waitFor } from './leaks.js';
+import { canConnect, mountsUnder, processesMatching, waitFor } from './leaks.js';
 import { native } from '../../src/native/index.js';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -38,19 +37,6 @@ export interface Containerd {
   restart(opts?: { ttrpcAddress?: string }): Promise<void>;
   stop(): Promise<void>;
   log(): string;
-}
-
-function canConnect(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => {
-      resolve(false);
-    });
-  });
 }
 
 /**

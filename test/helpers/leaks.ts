@@ -1,5 +1,6 @@
 // Leak and liveness probes for tests: fds, zombies (counted by parent), mounts, polling.
 import { readdirSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 
 export function fdCount(pid: number | 'self' = 'self'): number {
   return readdirSync(`/proc/${pid}/fd`).length;
@@ -67,4 +68,18 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** True when something accepts connections on the unix socket at `path`. */
+export function canConnect(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => {
+      resolve(false);
+    });
+  });
 }

@@ -13,7 +13,7 @@ import {
   writeFileSync,
   existsSync,
 } from 'node:fs';
-import net from 'node:net';
+import { canConnect } from '../helpers/leaks.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -28,19 +28,6 @@ let dir: string;
 let proc: ChildProcess | undefined;
 let grpcAddress: string;
 let ttrpcAddress: string;
-
-function canConnect(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.createConnection({ path });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => {
-      resolve(false);
-    });
-  });
-}
 
 async function waitForSockets(paths: string[], log: string): Promise<void> {
   for (let i = 0; i < 600; i++) {
