@@ -18,6 +18,9 @@ const THROUGHPUT_RUNS = 3;
 const THROUGHPUT_BYTES = 256 * 1024 * 1024;
 const RUNNING = 10;
 
+/** label, reference, ours */
+type Row = [string, number, number];
+
 const quantile = (xs: number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
@@ -31,38 +34,43 @@ function memory(pid: number): { rss: number; pss: number } {
   return { rss: field('Rss'), pss: field('Pss') };
 }
 
+/**
+ * `count` rounds of `sample(name, round)` for both runtimes, alternating which goes first so
+ * neither always runs on a warmer machine.
+ */
+async function interleaved(
+  count: number,
+  sample: (name: Name, round: number) => Promise<number>,
+): Promise<Record<Name, number[]>> {
+  const out: Record<Name, number[]> = { reference: [], ours: [] };
+  for (let i = 0; i < count; i++) {
+    for (const name of i % 2 === 0 ? NAMES : [...NAMES].reverse()) {
+      out[name].push(await sample(name, i));
+    }
+  }
+  return out;
+}
+
+/** Milliseconds `ctr args` took; throws if it failed. */
+async function timedCtr(args: string[]): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  const r = await cd.ctr(args);
+  if (r.exitCode !== 0) throw new Error(`ctr ${args.join(' ')} failed: ${r.stderr}`);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
 const cd = await startContainerd();
 try {
   const image = await ensureBusyboxImage(cd);
-  const latency: Record<Name, number[]> = { reference: [], ours: [] };
-  for (let i = 0; i < RUNS; i++) {
-    for (const name of i % 2 === 0 ? NAMES : [...NAMES].reverse()) {
-      const t0 = process.hrtime.bigint();
-      const r = await cd.ctr([
-        'run',
-        '--rm',
-        '--runtime',
-        RUNTIMES[name],
-        image,
-        `b-${name}-${i}`,
-        'true',
-      ]);
-      if (r.exitCode !== 0) throw new Error(`${name} run failed: ${r.stderr}`);
-      latency[name].push(Number(process.hrtime.bigint() - t0) / 1e6);
-    }
-  }
-  const execLatency: Record<Name, number[]> = { reference: [], ours: [] };
+  const latency = await interleaved(RUNS, (name, i) =>
+    timedCtr(['run', '--rm', '--runtime', RUNTIMES[name], image, `b-${name}-${i}`, 'true']),
+  );
   for (const name of NAMES) {
     await cd.ctr(['run', '-d', '--runtime', RUNTIMES[name], image, `x-${name}`, 'sleep', '1000']);
   }
-  for (let i = 0; i < EXECS; i++) {
-    for (const name of i % 2 === 0 ? NAMES : [...NAMES].reverse()) {
-      const t0 = process.hrtime.bigint();
-      const r = await cd.ctr(['task', 'exec', '--exec-id', `e${i}`, `x-${name}`, 'true']);
-      if (r.exitCode !== 0) throw new Error(`${name} exec failed: ${r.stderr}`);
-      execLatency[name].push(Number(process.hrtime.bigint() - t0) / 1e6);
-    }
-  }
+  const execLatency = await interleaved(EXECS, (name, i) =>
+    timedCtr(['task', 'exec', '--exec-id', `e${i}`, `x-${name}`, 'true']),
+  );
   for (const name of NAMES) {
     await cd.ctr(['task', 'kill', '-s', 'SIGKILL', `x-${name}`]);
     await waitFor(
@@ -76,38 +84,35 @@ try {
     await cd.ctr(['container', 'delete', `x-${name}`]);
   }
   // MiB/s of 256 MiB written by the container and read by ctr from the stdout FIFO.
-  const throughput: Record<Name, number[]> = { reference: [], ours: [] };
-  for (let i = 0; i < THROUGHPUT_RUNS; i++) {
-    for (const name of i % 2 === 0 ? NAMES : [...NAMES].reverse()) {
-      const t0 = process.hrtime.bigint();
-      const child = execa(
-        'ctr',
-        [
-          '--address',
-          cd.address,
-          '--namespace',
-          cd.namespace,
-          'run',
-          '--rm',
-          '--runtime',
-          RUNTIMES[name],
-          image,
-          `t-${name}-${i}`,
-          'head',
-          '-c',
-          String(THROUGHPUT_BYTES),
-          '/dev/zero',
-        ],
-        { buffer: false, stdin: 'ignore', stdout: 'pipe' },
-      );
-      let bytes = 0;
-      child.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length));
-      await child;
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      if (bytes !== THROUGHPUT_BYTES) throw new Error(`${name}: read ${bytes} bytes`);
-      throughput[name].push(THROUGHPUT_BYTES / (1024 * 1024) / seconds);
-    }
-  }
+  const throughput = await interleaved(THROUGHPUT_RUNS, async (name, i) => {
+    const t0 = process.hrtime.bigint();
+    const child = execa(
+      'ctr',
+      [
+        '--address',
+        cd.address,
+        '--namespace',
+        cd.namespace,
+        'run',
+        '--rm',
+        '--runtime',
+        RUNTIMES[name],
+        image,
+        `t-${name}-${i}`,
+        'head',
+        '-c',
+        String(THROUGHPUT_BYTES),
+        '/dev/zero',
+      ],
+      { buffer: false, stdin: 'ignore', stdout: 'pipe' },
+    );
+    let bytes = 0;
+    child.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    await child;
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (bytes !== THROUGHPUT_BYTES) throw new Error(`${name}: read ${bytes} bytes`);
+    return THROUGHPUT_BYTES / (1024 * 1024) / seconds;
+  });
   const mem: Record<Name, { rss: number; pss: number }[]> = { reference: [], ours: [] };
   for (const name of NAMES) {
     for (let i = 0; i < RUNNING; i++) {
@@ -137,48 +142,26 @@ try {
     if (name && pid) mem[name].push(memory(parentOf(Number(pid))));
   }
   const avg = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const rows: [string, number, number, string][] = [
-    [
-      'ctr run --rm true, median (ms)',
-      quantile(latency.reference, 0.5),
-      quantile(latency.ours, 0.5),
-      'ms',
-    ],
-    [
-      'ctr run --rm true, p90 (ms)',
-      quantile(latency.reference, 0.9),
-      quantile(latency.ours, 0.9),
-      'ms',
-    ],
-    [
-      'ctr task exec true, median (ms)',
-      quantile(execLatency.reference, 0.5),
-      quantile(execLatency.ours, 0.5),
-      'ms',
-    ],
-    [
-      'ctr task exec true, p90 (ms)',
-      quantile(execLatency.reference, 0.9),
-      quantile(execLatency.ours, 0.9),
-      'ms',
-    ],
-    [
-      'stdout 256 MiB through the FIFO, median (MiB/s, higher is better)',
-      quantile(throughput.reference, 0.5),
-      quantile(throughput.ours, 0.5),
-      'MiB/s',
-    ],
+  const at = (label: string, samples: Record<Name, number[]>, q: number): Row => [
+    label,
+    quantile(samples.reference, q),
+    quantile(samples.ours, q),
+  ];
+  const rows: Row[] = [
+    at('ctr run --rm true, median (ms)', latency, 0.5),
+    at('ctr run --rm true, p90 (ms)', latency, 0.9),
+    at('ctr task exec true, median (ms)', execLatency, 0.5),
+    at('ctr task exec true, p90 (ms)', execLatency, 0.9),
+    at('stdout 256 MiB through the FIFO, median (MiB/s, higher is better)', throughput, 0.5),
     [
       `shim RSS per container, ${RUNNING} running (KiB)`,
       avg(mem.reference.map((m) => m.rss)),
       avg(mem.ours.map((m) => m.rss)),
-      'KiB',
     ],
     [
       `shim PSS per container, ${RUNNING} running (KiB)`,
       avg(mem.reference.map((m) => m.pss)),
       avg(mem.ours.map((m) => m.pss)),
-      'KiB',
     ],
   ];
   console.log('| metric | reference (runc.v2) | ours (tsshim.v2) | ratio ours/ref |');

@@ -13,16 +13,7 @@ describe('differential: ours vs the reference shim', () => {
     await differential(
       async (rt) => {
         const id = uid(rt, 'echo');
-        const r = await ctr([
-          'run',
-          '--rm',
-          '--runtime',
-          RUNTIMES[rt],
-          h.image,
-          id,
-          'echo',
-          'hello',
-        ]);
+        const r = await h.run(rt, id, ['echo', 'hello']);
         const topics = await h.waitTopics(id, 4);
         const exit = h.eventFor(id, '/tasks/exit');
         return {
@@ -41,17 +32,7 @@ describe('differential: ours vs the reference shim', () => {
     await differential(
       async (rt) => {
         const id = uid(rt, 'exit7');
-        const r = await ctr([
-          'run',
-          '--rm',
-          '--runtime',
-          RUNTIMES[rt],
-          h.image,
-          id,
-          'sh',
-          '-c',
-          'echo oops >&2; exit 7',
-        ]);
+        const r = await h.run(rt, id, ['sh', '-c', 'echo oops >&2; exit 7']);
         const topics = await h.waitTopics(id, 4);
         return {
           stdout: r.stdout,

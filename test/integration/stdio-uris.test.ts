@@ -391,13 +391,7 @@ describe('stdio URIs: ours vs the reference shim', () => {
     await differential(
       async (rt) => {
         const id = uid(rt, 'bigfifo');
-        const r = await ctr([
-          'run',
-          '--rm',
-          '--runtime',
-          RUNTIMES[rt],
-          h.image,
-          id,
+        const r = await h.run(rt, id, [
           'sh',
           '-c',
           `seq 1 700000 | head -c ${4 << 20}; seq 1 200000 | head -c ${1 << 20} >&2`,
