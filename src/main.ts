@@ -1,63 +1,80 @@
-// Entry point: parses the shim command line and runs the action. The only place that exits.
+// Entry point of every Node process of the shim. The launcher (native/launcher) starts it either
+// to serve one relayed request (TSSHIM_RELAY_FD), or in its own place (a daemon run by hand). The
+// shim also starts it as the warm process (`warm`), a spare (`spare`), or a daemon (no action, the
+// socket on fd 3). Run directly, it serves one invocation of the shim binary. The only place that
+// exits.
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
-import { FlagError, USAGE, parseFlags } from './shim/flags.js';
-import { RUNTIME_NAME, REVISION, VERSION } from './shim/version.js';
 import { errorMessage } from './base/errors.js';
+import { RUNTIME_NAME } from './shim/version.js';
+import { parseFlags } from './shim/flags.js';
+
+const RELAY_FD_ENV = 'TSSHIM_RELAY_FD';
 
 async function main(argv: string[]): Promise<number> {
-  let flags;
+  const relayFd = process.env[RELAY_FD_ENV];
+  if (relayFd !== undefined) {
+    // Not for our children: the daemon's environment is containerd's.
+    Reflect.deleteProperty(process.env, RELAY_FD_ENV);
+    const { runRelayedOnce } = await import('./shim/handoff/oneshot.js');
+    await runRelayedOnce(Number.parseInt(relayFd, 10));
+    return 0;
+  }
+  let action = '';
+  let address = '';
   try {
-    flags = parseFlags(argv);
-  } catch (err) {
-    if (!(err instanceof FlagError)) throw err;
-    process.stderr.write(`${err.message}\n${USAGE}`);
-    return 2;
+    ({ action, address } = parseFlags(argv));
+  } catch {
+    // reported by the command below
   }
-  if (flags.version) {
-    const name = basename(process.argv[1] ?? 'containerd-shim-ts-v2');
-    process.stdout.write(
-      `${name}:\n  Version:  ${VERSION}\n  Revision: ${REVISION}\n  Node version: ${process.version}\n\n`,
-    );
+  if (action === 'warm') {
+    const { runWarm } = await import('./shim/handoff/warm.js');
+    await runWarm(address);
     return 0;
   }
-  if (flags.info) {
-    const { infoAction } = await import('./shim/info.js');
-    await writeStdout(infoAction(readStdin()));
+  if (action === 'spare') {
+    const { runSpare } = await import('./shim/handoff/spare.js');
+    await runSpare();
     return 0;
   }
-  if (flags.namespace === '') {
-    process.stderr.write('shim namespace cannot be empty\n');
-    return 1;
+  return runDirect(argv);
+}
+
+/** One invocation in this process, with its own stdio; a daemon serves here until shutdown. */
+async function runDirect(argv: string[]): Promise<number> {
+  const [{ runCommand }, { Monitor }, { spawnDaemon }] = await Promise.all([
+    import('./shim/command.js'),
+    import('./reaper/index.js'),
+    import('./shim/daemon.js'),
+  ]);
+  const monitor = new Monitor();
+  monitor.start({ subreaper: false });
+  const outcome = await runCommand(
+    {
+      argv: [process.argv[1] ?? 'containerd-shim-ts-v2', ...argv],
+      env: Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`),
+      cwd: process.cwd(),
+      parentPid: process.ppid,
+      readStdin: () => Promise.resolve(readStdin()),
+    },
+    { daemons: spawnDaemon, monitor },
+  );
+  monitor.stop();
+  if (outcome.kind === 'serve') {
+    const { serve } = await import('./shim/serve.js');
+    await serve(outcome.flags);
+    return 0;
   }
-  switch (flags.action) {
-    case 'start': {
-      const { startAction } = await import('./shim/start.js');
-      await writeStdout(await startAction(flags, readStdin()));
-      return 0;
-    }
-    case 'delete': {
-      const { deleteAction } = await import('./shim/delete.js');
-      await writeStdout(await deleteAction(flags));
-      return 0;
-    }
-    case '': {
-      const { serve } = await import('./shim/serve.js');
-      await serve(flags);
-      return 0;
-    }
-    default:
-      process.stderr.write(`invalid action ${JSON.stringify(flags.action)}\n`);
-      return 1;
-  }
+  await write(process.stdout, outcome.stdout);
+  await write(process.stderr, outcome.stderr);
+  return outcome.code;
 }
 
 /** Writes and waits for the write to complete: stdout is a pipe, and we exit right after. */
-function writeStdout(data: string | Uint8Array): Promise<void> {
-  return new Promise((resolve, reject) => {
-    process.stdout.write(data, (err) => {
-      if (err) reject(err);
-      else resolve();
+function write(stream: NodeJS.WriteStream, data: string | Uint8Array): Promise<void> {
+  if (data.length === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.write(data, () => {
+      resolve();
     });
   });
 }

@@ -6,6 +6,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFd(env, exports);
   InitSys(env, exports);
   InitPoll(env, exports);
+  InitHandoff(env, exports);
   return exports;
 }
 

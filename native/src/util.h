@@ -33,6 +33,8 @@ inline const char* ErrnoCode(int err) {
     case ECONNREFUSED: return "ECONNREFUSED";
     case ENODEV: return "ENODEV";
     case ENOEXEC: return "ENOEXEC";
+    case EMSGSIZE: return "EMSGSIZE";
+    case ECONNRESET: return "ECONNRESET";
     default: return "EUNKNOWN";
   }
 }
@@ -62,3 +64,4 @@ Napi::Object InitProcess(Napi::Env env, Napi::Object exports);
 Napi::Object InitFd(Napi::Env env, Napi::Object exports);
 Napi::Object InitSys(Napi::Env env, Napi::Object exports);
 Napi::Object InitPoll(Napi::Env env, Napi::Object exports);
+Napi::Object InitHandoff(Napi::Env env, Napi::Object exports);

@@ -56,6 +56,25 @@ export interface NativeBinding {
   eventfd(initval: number, flags: number): number;
   /** Reads (and resets) an eventfd counter; 0 when nothing is pending on a non-blocking fd. */
   eventfdRead(fd: number): number;
+
+  // Handing work between shim processes (native/src/handoff.cc).
+  /** Like spawn, but the child runs in a new session with init as its parent. */
+  spawnDetached(opts: Omit<SpawnOptions, 'setsid' | 'setpgid'>): number;
+  peerCred(fd: number): PeerCred;
+  /** A close-on-exec duplicate of `fd`. */
+  dupFd(fd: number): number;
+  seqpacketPair(): [number, number];
+  /** One message; `fd` (or -1) travels with it. */
+  sendMessage(sockFd: number, data: Uint8Array, fd: number): void;
+  /** One message; null when a non-blocking socket has none yet; empty data and fd -1 at EOF. */
+  recvMessage(sockFd: number, maxBytes: number): { data: Buffer; fd: number } | null;
+}
+
+/** Credentials of a unix socket's peer at connect time. */
+export interface PeerCred {
+  pid: number;
+  uid: number;
+  gid: number;
 }
 
 /** eventfd(2) flag: reads return EAGAIN instead of blocking. */

@@ -17,6 +17,8 @@ export interface RuntimeOptions {
   criuImagePath: string;
   /** CRIU work dir for restore; '' means the bundle's `work` link. */
   criuWorkPath: string;
+  /** What one shim daemon serves (container, pod, namespace); '' means the default. */
+  grouping: string;
 }
 
 export const DEFAULT_RUNTIME_OPTIONS: RuntimeOptions = {
@@ -31,6 +33,7 @@ export const DEFAULT_RUNTIME_OPTIONS: RuntimeOptions = {
   criuPath: '',
   criuImagePath: '',
   criuWorkPath: '',
+  grouping: '',
 };
 
 export const DEFAULT_RUNC_ROOT = '/run/containerd/runc';

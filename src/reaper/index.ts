@@ -1,3 +1,3 @@
-export { Monitor, resolveExecutable } from './monitor.js';
+export { Monitor, resolveExecutable, spawnDetached } from './monitor.js';
 export type { Disposable, MonitorSpawnOptions, RunOptions, RunResult } from './monitor.js';
 export type { Exit } from './exit.js';

@@ -51,11 +51,14 @@ export class Monitor {
    */
   #keepAlive: NodeJS.Timeout | undefined;
 
-  /** Becomes child subreaper and starts reaping on SIGCHLD. */
-  start(): void {
+  /**
+   * Starts reaping on SIGCHLD; as child subreaper (a daemon, whose containers' orphans are its
+   * own), unless told otherwise (a process that only runs commands).
+   */
+  start({ subreaper = true }: { subreaper?: boolean } = {}): void {
     if (this.#started) return;
     this.#started = true;
-    native.setChildSubreaper();
+    if (subreaper) native.setChildSubreaper();
     process.on('SIGCHLD', this.#onSignal);
     this.reap();
   }
@@ -155,6 +158,20 @@ function readAll(fd: number): Promise<Buffer> {
       resolve(Buffer.concat(chunks));
     });
   });
+}
+
+/**
+ * Starts a process that is not ours to reap: a new session whose parent is init, as a shim daemon
+ * must be (the intermediate child is reaped inside the call).
+ */
+export function spawnDetached(opts: {
+  file: string;
+  argv: string[];
+  env: string[];
+  cwd?: string;
+  fds: number[];
+}): number {
+  return native.spawnDetached(opts);
 }
 
 /** PATH lookup done here, so spawning never searches (posix_spawn gets an absolute path). */

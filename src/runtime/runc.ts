@@ -15,6 +15,8 @@ export interface RuncConfig {
   systemdCgroup: boolean;
   /** CRIU binary for `--criu`; '' or absent lets runc pick. */
   criu?: string;
+  /** runc's environment; absent means the shim's own. */
+  env?: string[];
 }
 
 /** Child stdio: fd numbers for the container's 0/1/2 (-1 = /dev/null). */
@@ -119,6 +121,7 @@ export class Runc {
       .run({
         file: this.#file,
         args: argv,
+        ...(this.config.env === undefined ? {} : { env: this.config.env }),
         ...(input === undefined ? {} : { input }),
       })
       .catch(async (err: unknown) => {
@@ -141,7 +144,12 @@ export class Runc {
     const argv = [...this.globalArgs(), ...args];
     let child: { exited: Promise<{ status: number }> };
     try {
-      child = this.monitor.spawn({ file: this.#file, argv: [this.#file, ...argv], fds: stdio });
+      child = this.monitor.spawn({
+        file: this.#file,
+        argv: [this.#file, ...argv],
+        fds: stdio,
+        ...(this.config.env === undefined ? {} : { env: this.config.env }),
+      });
     } catch (err) {
       throw await this.notStarted(err, argv, args[0]);
     }

@@ -2,7 +2,7 @@
 // runs it after every task delete too. Prints only a serialized DeleteResponse.
 import { containerd } from '../gen/proto.js';
 import { timestampFromDate } from '../base/proto-util.js';
-import { Monitor, resolveExecutable } from '../reaper/index.js';
+import { resolveExecutable, type Monitor } from '../reaper/index.js';
 import { Runc } from '../runtime/runc.js';
 import {
   bundleFiles,
@@ -19,20 +19,24 @@ import type { ShimFlags } from './flags.js';
 /** Exit status reported when the real one is unknown: the container was force-killed. */
 const KILLED_STATUS = 128 + 9;
 
-export async function deleteAction(flags: ShimFlags): Promise<Uint8Array> {
-  const bundle = flags.bundle || process.cwd();
+export interface DeleteContext {
+  /** The invocation's working directory (the bundle unless -bundle says otherwise). */
+  cwd: string;
+  /** The invocation's environment: runc runs with it. */
+  env: string[];
+  monitor: Monitor;
+}
+
+export async function deleteAction(flags: ShimFlags, ctx: DeleteContext): Promise<Uint8Array> {
+  const bundle = flags.bundle || ctx.cwd;
   const options = { ...DEFAULT_RUNTIME_OPTIONS, ...loadRuntimeOptions(bundle) };
-  const monitor = new Monitor();
-  monitor.start();
   try {
     // As the reference's delete action: no --criu (nothing is checkpointed here).
-    const config = { ...runcConfig(options, flags.namespace, bundle), criu: '' };
-    const runc = new Runc(config, monitor, resolveExecutable(config.binary));
+    const config = { ...runcConfig(options, flags.namespace, bundle), criu: '', env: ctx.env };
+    const runc = new Runc(config, ctx.monitor, resolveExecutable(config.binary, pathOf(ctx.env)));
     await runc.delete(flags.id, true).catch(() => undefined);
   } catch {
     // Missing runtime binary or bookkeeping: still unmount and answer.
-  } finally {
-    monitor.stop();
   }
   await unmountAll(bundlePath(bundle, bundleFiles.rootfs)).catch(() => undefined);
   let pid = 0;
@@ -47,4 +51,8 @@ export async function deleteAction(flags: ShimFlags): Promise<Uint8Array> {
     exit_status: saved?.status ?? KILLED_STATUS,
     exited_at: timestampFromDate(saved ? new Date(saved.exitedAt) : new Date()),
   }).finish();
+}
+
+function pathOf(env: readonly string[]): string {
+  return env.find((e) => e.startsWith('PATH='))?.slice(5) ?? '';
 }

@@ -13,9 +13,8 @@ import { registerTaskService } from '../task/register.js';
 import { socketPath } from './socket.js';
 import { RUNTIME_NAME } from './version.js';
 import type { ShimFlags } from './flags.js';
+import { LISTEN_FD } from './daemon.js';
 
-/** The listening socket `start` hands over. */
-const LISTEN_FD = 3;
 /** How long pending events may delay the exit (the reference waits up to 5 s). */
 const FLUSH_TIMEOUT_MS = 5000;
 
@@ -30,7 +29,8 @@ function openLog(debug: boolean, namespace: string): Logger {
   return new Logger(fd, debug ? 'debug' : 'info', { namespace, runtime: RUNTIME_NAME });
 }
 
-export async function serve(flags: ShimFlags): Promise<void> {
+/** Serves until shutdown; `listenFd` is the socket `start` bound (unless -socket names one). */
+export async function serve(flags: ShimFlags, listenFd = LISTEN_FD): Promise<void> {
   const log = openLog(flags.debug, flags.namespace);
   process.on('uncaughtException', (err) => {
     // Crashing would make containerd kill every container of this shim: log and carry on.
@@ -59,7 +59,7 @@ export async function serve(flags: ShimFlags): Promise<void> {
     },
   });
   registerTaskService(server, service, log);
-  await server.listen(flags.socket !== '' ? flags.socket : { fd: LISTEN_FD });
+  await server.listen(flags.socket !== '' ? flags.socket : { fd: listenFd });
   for (const signal of ['SIGTERM', 'SIGINT'] as const)
     process.on(signal, () => {
       requestShutdown();

@@ -1,12 +1,12 @@
-// The `start` action: make sure a shim daemon serves this container, print its address, exit.
-// The socket is bound and listening here, before the daemon exists, and handed to it as fd 3, so
-// containerd can connect the moment the address is printed.
+// The `start` action: make sure a shim daemon serves this container, print its address. The
+// socket is bound and listening here, before the daemon exists, and lent to whoever becomes the
+// daemon (see daemon.ts), so containerd can connect the moment the address is printed.
 import { chmodSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { google } from '../gen/proto.js';
-import { native } from '../native/index.js';
 import { errorCode } from '../base/errors.js';
+import { native } from '../native/index.js';
 import { readSpec, writeFileAtomic } from '../process/bundle.js';
+import { DEFAULT_RUNTIME_OPTIONS, type RuntimeOptions } from '../process/options.js';
 import { decodeRuntimeOptions } from '../task/options.js';
 import { joinShimCgroup } from './shim-cgroup.js';
 import {
@@ -16,27 +16,24 @@ import {
   socketAddress,
   socketPath,
 } from './socket.js';
+import {
+  DEFAULT_GROUPING,
+  GROUPING_ANNOTATION,
+  GROUPING_ENV,
+  groupKey,
+  parseGrouping,
+} from './grouping.js';
+import type { DaemonLauncher, LaunchedDaemon } from './daemon.js';
 import type { ShimFlags } from './flags.js';
 
-/** Annotations naming the shim group: containers with the same value share one daemon. */
-export const GROUP_ANNOTATIONS = ['io.containerd.tsshim.v2.group', 'io.kubernetes.cri.sandbox-id'];
-
-/** V8 flags for the long-lived daemon: one runs per container, so keep the heap small. */
-export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=64'];
-
-const MAIN_SCRIPT = fileURLToPath(new URL('../main.js', import.meta.url));
-
-function groupId(bundle: string, id: string): string {
-  try {
-    const annotations = readSpec(bundle).annotations ?? {};
-    for (const key of GROUP_ANNOTATIONS) {
-      const value = annotations[key];
-      if (value) return value;
-    }
-  } catch {
-    // No readable spec: one shim per container.
-  }
-  return id;
+export interface StartContext {
+  /** The invocation's working directory: the bundle. */
+  bundle: string;
+  /** The invocation's environment, handed to the daemon. */
+  env: string[];
+  /** containerd's pid: the daemon's oom_score_adj is derived from its own. */
+  parentPid: number;
+  daemons: DaemonLauncher;
 }
 
 /** Binds the socket; a shim already on it, unless provably dead, means reuse (returns undefined). */
@@ -51,20 +48,39 @@ async function listen(path: string): Promise<number | undefined> {
   return bindPrivate(path);
 }
 
-/** The shim cgroup named by the runtime options on stdin, or ''. */
-function shimCgroupFrom(stdin: Buffer): string {
-  if (stdin.length === 0) return '';
+/** The runtime options on stdin; undecodable ones are reported by Create, with a proper error. */
+function runtimeOptionsFrom(stdin: Buffer): RuntimeOptions {
+  if (stdin.length === 0) return DEFAULT_RUNTIME_OPTIONS;
   try {
-    return decodeRuntimeOptions(google.protobuf.Any.decode(stdin)).shimCgroup;
+    return decodeRuntimeOptions(google.protobuf.Any.decode(stdin));
   } catch {
-    // Undecodable options are reported by Create, with a proper error.
-    return '';
+    return DEFAULT_RUNTIME_OPTIONS;
   }
 }
 
-export async function startAction(flags: ShimFlags, stdin: Buffer): Promise<string> {
-  const bundle = process.cwd();
-  const address = socketAddress(flags.address, flags.namespace, groupId(bundle, flags.id));
+function annotationsOf(bundle: string): Record<string, string> {
+  try {
+    return readSpec(bundle).annotations ?? {};
+  } catch {
+    return {}; // No readable spec: Create reports it.
+  }
+}
+
+export async function startAction(
+  flags: ShimFlags,
+  stdin: Buffer,
+  ctx: StartContext,
+): Promise<string> {
+  const { bundle } = ctx;
+  const options = runtimeOptionsFrom(stdin);
+  const annotations = annotationsOf(bundle);
+  const grouping =
+    parseGrouping(annotations[GROUPING_ANNOTATION] ?? '', `annotation ${GROUPING_ANNOTATION}`) ??
+    parseGrouping(options.grouping, 'runtime option Grouping') ??
+    parseGrouping(envValue(ctx.env, GROUPING_ENV), GROUPING_ENV) ??
+    DEFAULT_GROUPING;
+  const key = groupKey(grouping, annotations, flags.id, flags.namespace);
+  const address = socketAddress(flags.address, flags.namespace, key);
   const path = socketPath(address);
   ensureSocketDir();
   const fd = await listen(path);
@@ -72,30 +88,15 @@ export async function startAction(flags: ShimFlags, stdin: Buffer): Promise<stri
     writeAddress(bundle, address);
     return address;
   }
-  let pid = 0;
+  let daemon: LaunchedDaemon | undefined;
   try {
     chmodSync(path, 0o600);
-    const argv = [process.execPath, ...DAEMON_NODE_FLAGS, MAIN_SCRIPT];
-    argv.push('-namespace', flags.namespace, '-id', flags.id, '-address', flags.address);
-    if (flags.publishBinary !== '') argv.push('-publish-binary', flags.publishBinary);
-    if (flags.debug) argv.push('-debug');
-    const env = Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
-    // Detached in its own session with none of containerd's stdio: containerd reads our
-    // stdout until EOF, so an inherited pipe would hang the task create.
-    pid = native.spawn({
-      file: process.execPath,
-      argv,
-      env,
-      cwd: bundle,
-      fds: [-1, -1, -1, fd],
-      setsid: true,
-    });
+    daemon = await ctx.daemons.launch({ flags, env: ctx.env, bundle, listenFd: fd });
     writeAddress(bundle, address);
-    const cgroup = shimCgroupFrom(stdin);
-    if (cgroup !== '') joinShimCgroup(cgroup, pid);
-    adjustOomScore(pid);
+    if (options.shimCgroup !== '') joinShimCgroup(options.shimCgroup, daemon.pid);
+    adjustOomScore(daemon.pid, ctx.parentPid);
   } catch (err) {
-    if (pid > 0) process.kill(pid, 'SIGKILL');
+    daemon?.abort();
     unlinkSync(path);
     throw err;
   } finally {
@@ -104,15 +105,19 @@ export async function startAction(flags: ShimFlags, stdin: Buffer): Promise<stri
   return address;
 }
 
+function envValue(env: readonly string[], name: string): string {
+  return env.find((e) => e.startsWith(`${name}=`))?.slice(name.length + 1) ?? '';
+}
+
 function writeAddress(bundle: string, address: string): void {
   // Exactly the address, no newline: containerd 1.6 reads the raw bytes after a restart.
   writeFileAtomic(`${bundle}/address`, address, 0o644);
 }
 
 /** The daemon gets containerd's oom_score_adj + 1, so the OOM killer picks it before containerd. */
-function adjustOomScore(pid: number): void {
+function adjustOomScore(pid: number, parentPid: number): void {
   try {
-    const parent = Number.parseInt(readFileSync(`/proc/${process.ppid}/oom_score_adj`, 'utf8'), 10);
+    const parent = Number.parseInt(readFileSync(`/proc/${parentPid}/oom_score_adj`, 'utf8'), 10);
     const score = Math.min(1000, Math.max(-1000, parent + 1));
     writeFileSync(`/proc/${pid}/oom_score_adj`, String(score));
   } catch {

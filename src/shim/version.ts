@@ -16,3 +16,6 @@ function read(path: string, fallback: string): string {
 export const VERSION =
   (JSON.parse(read('package.json', '{}')) as { version?: string }).version ?? 'unknown';
 export const REVISION = read('build/revision', 'unknown');
+/** Identifies this exact build (hash of its code, written by the build): warm processes and the
+ * launcher only ever pair with the same build. */
+export const BUILD_ID = read('build/build-id', 'unknown');

@@ -41,6 +41,7 @@ export function decodeRuntimeOptions(any: AnyLike | null | undefined): RuntimeOp
         criuPath: o.criu_path,
         criuImagePath: o.criu_image_path,
         criuWorkPath: o.criu_work_path,
+        grouping: '',
       };
     }
     case 'containerd.linux.runc.CreateOptions': {
@@ -120,6 +121,8 @@ const TOML_FIELDS = new Map<string, Field>(
       ['SystemdCgroup', 'systemdCgroup', 'boolean'],
       ['CriuImagePath', 'criuImagePath', 'string'],
       ['CriuWorkPath', 'criuWorkPath', 'string'],
+      // Ours, not runc's: read by `start` only.
+      ['Grouping', 'grouping', 'string'],
     ] as const
   ).map(([name, key, type]) => [name.toLowerCase(), { key, type }]),
 );

@@ -82,7 +82,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
       '/usr/bin/containerd',
       ['--config', config, '--log-level', opts.logLevel ?? 'debug'],
       {
-        env: { ...process.env, ...opts.env, PATH: `${join(REPO, 'bin')}:${SYSTEM_PATH}` },
+        env: {
+          ...process.env,
+          // Our warm process leaves soon after the last shim, so stop() can check for leftovers.
+          TSSHIM_WARM_LINGER_SECONDS: '1',
+          ...opts.env,
+          PATH: `${join(REPO, 'bin')}:${SYSTEM_PATH}`,
+        },
         stdio: ['ignore', logFd, logFd, ...(opts.extraFds ?? [])],
         cwd: '/',
       },
@@ -151,6 +157,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
           // already gone
         }
       }
+      // Warm processes and spares of ours exit on their own once no shim runs: give them time.
+      await waitFor(() => processesMatching(`-address ${address}`).length === 0, 20000, 200).catch(
+        () => undefined,
+      );
       const leftovers = processesMatching(`-address ${address}`);
       rmSync(dir, { recursive: true, force: true });
       if (leftovers.length > 0)

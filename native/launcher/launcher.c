@@ -1,0 +1,383 @@
+// The executable containerd runs (containerd-shim-tsshim-v2 / containerd-shim-ts-v2). It starts in
+// about a millisecond and makes no decision of its own: it relays the invocation (argv, env, cwd,
+// and stdin when asked) to a warm Node process of this build serving this containerd, or else to
+// a Node process it starts for this one request, and prints the answer byte for byte. The wire
+// format is written down in src/shim/handoff/wire.ts; this file only packs and unpacks it.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+extern char** environ;
+
+#define MAX_STDIN (4u << 20)
+#define MAX_ANSWER (64u << 20)
+#define MAX_CONF_LINES 64
+// How long a warm process may take to acknowledge a request, and to answer it, before the
+// launcher gives up on it and starts Node itself (a hung warm process must not hang containerd).
+#define WARM_ACK_MS 5000
+#define WARM_ANSWER_MS 60000
+
+// The package root, patched into installed copies by the build (see scripts/post-build.mjs), so a
+// copy of this executable anywhere on disk still finds the package. Fixed size, NUL-padded.
+static volatile const char embedded_root[4096] = "@@TSSHIM_PACKAGE_ROOT@@";
+
+struct buf {
+  char* p;
+  size_t len;
+};
+
+static void die(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("containerd-shim-ts-v2: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  exit(1);
+}
+
+static void put(struct buf* b, const void* data, size_t n) {
+  char* p = realloc(b->p, b->len + n + 1);
+  if (p == NULL) die("out of memory");
+  b->p = p;
+  memcpy(b->p + b->len, data, n);
+  b->len += n;
+}
+
+static void put_u32(struct buf* b, uint32_t v) {
+  unsigned char le[4] = {v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, (v >> 24) & 0xff};
+  put(b, le, 4);
+}
+
+static void put_str(struct buf* b, const char* s) {
+  size_t n = strlen(s);
+  put_u32(b, (uint32_t)n);
+  put(b, s, n);
+}
+
+static uint32_t get_u32(const unsigned char* p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+// ---- configuration written by the build: build id, warm socket dir, Node's command line ----
+
+struct conf {
+  char* build_id;
+  char* warm_dir;
+  char* exec[MAX_CONF_LINES + 1];
+  int nexec;
+};
+
+static int read_file(const char* path, struct buf* out) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char chunk[4096];
+  for (;;) {
+    ssize_t n = read(fd, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    put(out, chunk, (size_t)n);
+  }
+  close(fd);
+  if (out->p == NULL) put(out, "", 0);
+  out->p[out->len] = '\0';
+  return 0;
+}
+
+static int load_conf(const char* root, struct conf* c) {
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof(path), "%s/build/launcher.conf", root) >= (int)sizeof(path)) return -1;
+  struct buf text = {0};
+  if (read_file(path, &text) != 0) return -1;
+  memset(c, 0, sizeof(*c));
+  for (char* line = strtok(text.p, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+    if (strncmp(line, "build_id=", 9) == 0) c->build_id = line + 9;
+    else if (strncmp(line, "warm_dir=", 9) == 0) c->warm_dir = line + 9;
+    else if (strncmp(line, "exec=", 5) == 0 && c->nexec < MAX_CONF_LINES) c->exec[c->nexec++] = line + 5;
+  }
+  return c->build_id != NULL && c->warm_dir != NULL && c->nexec > 0 ? 0 : -1;
+}
+
+// The package root: next to the real executable (bin/ in the package), else the embedded one.
+static void find_conf(struct conf* c) {
+  char exe[PATH_MAX];
+  if (realpath("/proc/self/exe", exe) != NULL) {
+    char* slash = strrchr(exe, '/');
+    if (slash != NULL) {
+      *slash = '\0';
+      slash = strrchr(exe, '/');
+      if (slash != NULL) {
+        *slash = '\0';
+        if (load_conf(exe[0] ? exe : "/", c) == 0) return;
+      }
+    }
+  }
+  char root[sizeof(embedded_root)];
+  for (size_t i = 0; i < sizeof(root); i++) root[i] = embedded_root[i];
+  root[sizeof(root) - 1] = '\0';
+  if (root[0] == '/' && load_conf(root, c) == 0) return;
+  die("cannot find the installed package (no build/launcher.conf next to this executable, nor in "
+      "\"%s\"): reinstall the package or run its build",
+      root);
+}
+
+// ---- the request and the relay ----
+
+struct stdin_state {
+  int read;
+  struct buf data;
+};
+
+static void read_stdin(struct stdin_state* in) {
+  if (in->read) return;
+  in->read = 1;
+  char chunk[65536];
+  for (;;) {
+    ssize_t n = read(0, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (in->data.len + (size_t)n > MAX_STDIN) die("stdin is larger than %u bytes", MAX_STDIN);
+    put(&in->data, chunk, (size_t)n);
+  }
+}
+
+static struct buf build_request(int argc, char** argv) {
+  struct buf body = {0};
+  put_u32(&body, (uint32_t)argc);
+  for (int i = 0; i < argc; i++) put_str(&body, argv[i]);
+  uint32_t envc = 0;
+  for (char** e = environ; *e != NULL; e++) envc++;
+  put_u32(&body, envc);
+  for (char** e = environ; *e != NULL; e++) put_str(&body, *e);
+  char cwd[PATH_MAX];
+  put_str(&body, getcwd(cwd, sizeof(cwd)) != NULL ? cwd : "");
+  struct buf req = {0};
+  put(&req, "TSR1", 4);
+  put_u32(&req, (uint32_t)body.len);
+  put(&req, body.p, body.len);
+  free(body.p);
+  return req;
+}
+
+static int write_all(int fd, const void* data, size_t n) {
+  const char* p = data;
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+// Reads exactly n bytes, waiting at most timeout_ms for each (-1: no limit).
+static int read_exact(int fd, void* data, size_t n, int timeout_ms) {
+  char* p = data;
+  while (n > 0) {
+    struct pollfd pfd = {fd, POLLIN, 0};
+    int r = poll(&pfd, 1, timeout_ms);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    ssize_t got = read(fd, p, n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return -1;
+    p += got;
+    n -= (size_t)got;
+  }
+  return 0;
+}
+
+static int read_blob(int fd, struct buf* out, int timeout_ms) {
+  unsigned char len[4];
+  if (read_exact(fd, len, 4, timeout_ms) != 0) return -1;
+  uint32_t n = get_u32(len);
+  if (n > MAX_ANSWER) return -1;
+  out->p = malloc(n + 1);
+  if (out->p == NULL) die("out of memory");
+  out->len = n;
+  return read_exact(fd, out->p, n, timeout_ms);
+}
+
+enum relay_result { RELAY_DONE, RELAY_DIRECT, RELAY_FAILED };
+
+// Sends the request, answers stdin requests, and on a complete answer prints it and sets *code.
+// Nothing is printed unless the whole answer arrived, so a failed relay can be retried.
+static enum relay_result relay(int fd, const struct buf* req, struct stdin_state* in,
+                               int ack_ms, int answer_ms, int* code) {
+  if (write_all(fd, req->p, req->len) != 0) return RELAY_FAILED;
+  int timeout = ack_ms;
+  for (;;) {
+    char op;
+    if (read_exact(fd, &op, 1, timeout) != 0) return RELAY_FAILED;
+    timeout = answer_ms;
+    if (op == 'I') {
+      read_stdin(in);
+      struct buf frame = {0};
+      put_u32(&frame, (uint32_t)in->data.len);
+      if (in->data.len > 0) put(&frame, in->data.p, in->data.len);
+      int rc = write_all(fd, frame.p, frame.len);
+      free(frame.p);
+      if (rc != 0) return RELAY_FAILED;
+    } else if (op == 'C') {
+      return RELAY_DIRECT;
+    } else if (op == 'R') {
+      unsigned char status[4];
+      struct buf out = {0}, err = {0};
+      if (read_exact(fd, status, 4, timeout) != 0 || read_blob(fd, &out, timeout) != 0 ||
+          read_blob(fd, &err, timeout) != 0)
+        return RELAY_FAILED;
+      if (write_all(1, out.p, out.len) != 0 || write_all(2, err.p, err.len) != 0) *code = 1;
+      else *code = (int)get_u32(status);
+      return RELAY_DONE;
+    } else {
+      return RELAY_FAILED;
+    }
+  }
+}
+
+// ---- where to relay ----
+
+// FNV-1a 64 of containerd's address: only a routing key (the warm process checks the address).
+static uint64_t fnv1a64(const char* s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (; *s; s++) {
+    h ^= (unsigned char)*s;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+static const char* address_flag(int argc, char** argv) {
+  for (int i = 1; i < argc; i++) {
+    const char* a = argv[i];
+    if (a[0] != '-') break;
+    if (a[1] == '-') a++;
+    if (strcmp(a, "-address") == 0) return i + 1 < argc ? argv[i + 1] : NULL;
+    if (strncmp(a, "-address=", 9) == 0) return a + 9;
+  }
+  return NULL;
+}
+
+static int connect_warm(const struct conf* c, const char* address) {
+  const char* dir = getenv("TSSHIM_WARM_DIR");
+  if (dir == NULL || dir[0] == '\0') dir = c->warm_dir;
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sun_family = AF_UNIX;
+  int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%016llx-%s.sock", dir,
+                   (unsigned long long)fnv1a64(address), c->build_id);
+  if (n < 0 || n >= (int)sizeof(sa.sun_path)) return -1;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (connect(fd, (struct sockaddr*)&sa, sizeof(sa)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// ---- starting Node ----
+
+static char** node_argv(const struct conf* c, int argc, char** argv) {
+  char** out = calloc((size_t)(c->nexec + argc + 1), sizeof(char*));
+  if (out == NULL) die("out of memory");
+  int n = 0;
+  for (int i = 0; i < c->nexec; i++) out[n++] = c->exec[i];
+  for (int i = 1; i < argc; i++) out[n++] = argv[i];
+  out[n] = NULL;
+  return out;
+}
+
+static void exec_node(char** args) {
+  execv(args[0], args);
+  // The Node the package was built with is gone (e.g. upgraded): the one on PATH.
+  execvp("node", args);
+}
+
+// Runs Node in place of this process, with the original stdio; stdin already consumed is replayed.
+static void exec_direct(const struct conf* c, int argc, char** argv, struct stdin_state* in) {
+  if (in->read) {
+    int mfd = memfd_create("stdin", MFD_CLOEXEC);
+    if (mfd < 0 || write_all(mfd, in->data.p ? in->data.p : "", in->data.len) != 0 ||
+        lseek(mfd, 0, SEEK_SET) != 0 || dup2(mfd, 0) < 0)
+      die("cannot replay stdin: %s", strerror(errno));
+    close(mfd);
+  }
+  exec_node(node_argv(c, argc, argv));
+  die("cannot execute node: %s", strerror(errno));
+}
+
+// Starts Node for this one request in its own session, with no stdio of ours and the socket's
+// other end as fd 3, and relays to it. It may stay on as the container's shim daemon.
+static int spawn_relay(const struct conf* c, int argc, char** argv) {
+  int sp[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0)
+    die("socketpair: %s", strerror(errno));
+  char** args = node_argv(c, argc, argv);
+  pid_t pid = fork();
+  if (pid < 0) die("fork: %s", strerror(errno));
+  if (pid == 0) {
+    setsid();
+    int nul = open("/dev/null", O_RDWR);
+    if (nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0) _exit(127);
+    if (sp[1] == 3) fcntl(3, F_SETFD, 0);
+    else if (dup2(sp[1], 3) < 0) _exit(127);
+    if (syscall(SYS_close_range, 4U, ~0U, 0U) != 0)
+      for (int fd = 4; fd < 1024; fd++) close(fd);
+    setenv("TSSHIM_RELAY_FD", "3", 1);
+    exec_node(args);
+    _exit(127);
+  }
+  free(args);
+  close(sp[1]);
+  return sp[0];
+}
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  // fds 0-2 must exist, or the socket below could land on one of them.
+  int spare_fd;
+  while ((spare_fd = open("/dev/null", O_RDWR)) >= 0 && spare_fd <= 2) {
+  }
+  if (spare_fd > 2) close(spare_fd);
+  struct conf c;
+  find_conf(&c);
+  struct buf req = build_request(argc, argv);
+  struct stdin_state in = {0};
+  int code = 1;
+
+  const char* warm = getenv("TSSHIM_WARM");
+  const char* address = address_flag(argc, argv);
+  if (address != NULL && !(warm != NULL && strcmp(warm, "0") == 0)) {
+    int fd = connect_warm(&c, address);
+    if (fd >= 0) {
+      enum relay_result r = relay(fd, &req, &in, WARM_ACK_MS, WARM_ANSWER_MS, &code);
+      close(fd);
+      if (r == RELAY_DONE) return code;
+      if (r == RELAY_DIRECT) exec_direct(&c, argc, argv, &in);
+      // The warm process failed or hung: start Node ourselves (start and delete are idempotent).
+    }
+  }
+
+  int fd = spawn_relay(&c, argc, argv);
+  enum relay_result r = relay(fd, &req, &in, -1, -1, &code);
+  close(fd);
+  if (r == RELAY_DONE) return code;
+  if (r == RELAY_DIRECT) exec_direct(&c, argc, argv, &in);
+  die("the shim process exited without answering (see containerd's log)");
+  return 1;
+}

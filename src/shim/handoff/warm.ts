@@ -1,0 +1,148 @@
+// The warm process: one per containerd address and build, started by the first relayed `start`.
+// It answers the launcher's `start`, `delete`, `-v` and `-info` with code already loaded, and
+// hands new daemons to ready spares, so no Node start-up lies on a container's path. It exits
+// after a bounded idle time, or soon after no shim of ours serves that containerd any more.
+import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { Monitor } from '../../reaper/index.js';
+import { errorCode } from '../../base/errors.js';
+import { runCommand } from '../command.js';
+import { parseFlags } from '../flags.js';
+import { MAIN_SCRIPT } from '../node-command.js';
+import { bindPrivate, ensureSocketDir, isStaleSocket } from '../socket.js';
+import { serveRelay, type RelayPolicy } from './relay.js';
+import { SparePool } from './spares.js';
+import { TITLE_ROOM } from './spare.js';
+import { warmDir, warmSocketPath } from './warm-socket.js';
+
+/** Bound on idleness, whatever runs (`TSSHIM_WARM_IDLE_SECONDS`). */
+const DEFAULT_IDLE_SECONDS = 300;
+/** Grace after the last request once no shim of ours runs (`TSSHIM_WARM_LINGER_SECONDS`). */
+const DEFAULT_LINGER_SECONDS = 10;
+const CHECK_INTERVAL_MS = 2000;
+
+function secondsFromEnv(name: string, fallback: number): number {
+  const seconds = Number(process.env[name] ?? fallback);
+  return (Number.isFinite(seconds) && seconds > 0 ? seconds : fallback) * 1000;
+}
+
+/** Peers allowed on the socket: root, or the uid containerd (and so we) run as. */
+export function relayPolicy(address: string, uid = process.getuid?.() ?? 0): RelayPolicy {
+  return {
+    refuse(peer, request) {
+      if (peer.uid !== 0 && peer.uid !== uid) return `uid ${String(peer.uid)} is not allowed`;
+      let requested: string;
+      try {
+        requested = parseFlags(request.argv.slice(1)).address;
+      } catch {
+        return undefined; // the command itself reports bad flags
+      }
+      if (requested !== '' && requested !== address) {
+        return `this warm process serves containerd ${address}, not ${requested}`;
+      }
+      return undefined;
+    },
+  };
+}
+
+/**
+ * Processes of ours (daemons, relayed runs) serving `address`, other than `except`. A daemon that
+ * was a spare shows its flags in its title (space-separated), others in their argv.
+ */
+export function ourShimsRunning(address: string, except: ReadonlySet<number>): boolean {
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || except.has(pid)) continue;
+    try {
+      const args = readFileSync(`/proc/${name}/cmdline`, 'latin1').split(/[\0 ]+/);
+      const at = args.indexOf('-address');
+      if (args.includes(MAIN_SCRIPT) && at >= 0 && args[at + 1] === address) return true;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return false;
+}
+
+/** Binds the warm socket; undefined when a live warm process already has it. */
+async function bindWarmSocket(path: string): Promise<number | undefined> {
+  try {
+    return bindPrivate(path);
+  } catch (err) {
+    if (errorCode(err) !== 'EADDRINUSE') throw err;
+  }
+  if (!(await isStaleSocket(path, 1000))) return undefined;
+  unlinkSync(path);
+  return bindPrivate(path);
+}
+
+export async function runWarm(address: string): Promise<void> {
+  if (address === '') throw new Error('warm: -address is required');
+  const dir = warmDir();
+  ensureSocketDir(dir);
+  const path = warmSocketPath(address, dir);
+  const fd = await bindWarmSocket(path);
+  if (fd === undefined) return;
+
+  const env = Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
+  const monitor = new Monitor();
+  monitor.start({ subreaper: false });
+  const spares = new SparePool(['-address', address, 'spare', TITLE_ROOM], env);
+  spares.replenish();
+  const policy = relayPolicy(address);
+  let active = 0;
+  let lastActivity = Date.now();
+
+  const server = createServer((socket: Socket) => {
+    active++;
+    lastActivity = Date.now();
+    socket.on('error', () => undefined);
+    serveRelay(socket, policy, (inv) => runCommand(inv, { daemons: spares, monitor }))
+      .catch(() => {
+        socket.destroy();
+      })
+      .finally(() => {
+        active--;
+        lastActivity = Date.now();
+      });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ fd }, resolve);
+  });
+
+  const idleLimit = secondsFromEnv('TSSHIM_WARM_IDLE_SECONDS', DEFAULT_IDLE_SECONDS);
+  const linger = secondsFromEnv('TSSHIM_WARM_LINGER_SECONDS', DEFAULT_LINGER_SECONDS);
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(
+      () => {
+        if (active > 0) return;
+        const idle = Date.now() - lastActivity;
+        const except = new Set([process.pid, spares.sparePid ?? 0]);
+        if (idle > idleLimit || (idle > linger && !ourShimsRunning(address, except))) {
+          clearInterval(timer);
+          resolve();
+        }
+      },
+      Math.min(CHECK_INTERVAL_MS, linger),
+    );
+    for (const signal of ['SIGTERM', 'SIGINT'] as const)
+      process.once(signal, () => {
+        clearInterval(timer);
+        resolve();
+      });
+  });
+  // Stop taking requests first: a launcher that finds no warm process starts Node itself.
+  try {
+    unlinkSync(path);
+  } catch {
+    // already replaced
+  }
+  await new Promise<void>((resolve) => {
+    server.close(() => {
+      resolve();
+    });
+  });
+  await spares.close();
+  monitor.stop();
+}
