@@ -261,10 +261,11 @@ static uint64_t fnv1a64(const char* s) {
   return h;
 }
 
+// containerd's address, the one flag the launcher reads (to route; Node parses the command line).
 static const char* address_flag(int argc, char** argv) {
   for (int i = 1; i < argc; i++) {
     const char* a = argv[i];
-    if (a[0] != '-') break;
+    if (a[0] != '-') continue;
     if (a[1] == '-') a++;
     if (strcmp(a, "-address") == 0) return i + 1 < argc ? argv[i + 1] : NULL;
     if (strncmp(a, "-address=", 9) == 0) return a + 9;

@@ -4,7 +4,7 @@
 // the `start` that used the spare.
 import { readFileSync } from 'node:fs';
 import { native, type FdWatcher, POLL_READABLE } from '../../native/index.js';
-import { sleep, withTimeout } from '../../base/deferred.js';
+import { Deferred, sleep, withTimeout } from '../../base/deferred.js';
 import { spawnDetached } from '../../reaper/index.js';
 import { nodeCommand } from '../node-command.js';
 import {
@@ -48,6 +48,8 @@ class Spare {
   #channel: number;
   #watcher: FdWatcher;
   #pending: ((message: Buffer | undefined) => void) | undefined;
+  /** Settles when the spare is ready or gone, for every waiter. */
+  readonly #settled = new Deferred<void>();
 
   constructor(args: string[], env: string[]) {
     const [mine, theirs] = native.seqpacketPair();
@@ -84,13 +86,21 @@ class Spare {
       this.ready = false;
       this.close();
       this.#pending?.(undefined);
+      this.#settled.resolve();
       return;
     }
     if (!this.ready && message.data.toString() === SPARE_READY) {
       this.ready = true;
+      this.#settled.resolve();
       return;
     }
     this.#pending?.(message.data);
+  }
+
+  /** Resolves once booted (true), or false if it died or took longer than `ms`. */
+  async whenReady(ms: number): Promise<boolean> {
+    if (!this.ready) await withTimeout(this.#settled.promise, ms);
+    return this.ready;
   }
 
   /** Hands the job over; resolves with the daemon's pid. */
@@ -114,6 +124,7 @@ class Spare {
   }
 
   close(): void {
+    this.#settled.resolve();
     if (this.#channel < 0) return;
     this.#watcher.close();
     native.closeFd(this.#channel);
@@ -147,7 +158,8 @@ export class SparePool implements DaemonLauncher {
 
   async launch(job: DaemonJob): Promise<LaunchedDaemon> {
     const spare = this.#spare;
-    if (spare?.ready) {
+    // A spare still booting is further along than a Node started now would be: wait for it.
+    if (spare !== undefined && (await spare.whenReady(ADOPT_TIMEOUT_MS)) && this.#spare === spare) {
       this.#spare = undefined;
       try {
         const pid = await spare.adopt(job);
@@ -157,7 +169,7 @@ export class SparePool implements DaemonLauncher {
       } finally {
         this.replenish();
       }
-    } else if (spare !== undefined && hasExited(spare.pid)) {
+    } else if (spare !== undefined && this.#spare === spare && hasExited(spare.pid)) {
       spare.close();
       this.#spare = undefined;
       this.replenish();
