@@ -15,8 +15,8 @@ static void CloseRange(int from, int to) {
     for (int fd = from; fd <= to && fd < 4096; fd++) close(fd);
 }
 
-// spawnDetached({file, argv, env, cwd?, fds}): pid of a grandchild in a new session whose parent
-// is init (the intermediate child exits at once and is reaped here). Child fd i = fds[i] (-1:
+// spawnDetached({file, argv, env, cwd?, fds}): pid of a grandchild leading a new session, whose
+// parent is init (the intermediate child exits at once and is reaped here). Child fd i = fds[i] (-1:
 // /dev/null), nothing else inherited, signals reset. Throws the exec error if exec failed.
 static Napi::Value SpawnDetached(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -65,9 +65,9 @@ static Napi::Value SpawnDetached(const Napi::CallbackInfo& info) {
 
   pid_t child = fork();
   if (child == 0) {
-    setsid();
     pid_t grandchild = fork();
     if (grandchild == 0) {
+      setsid();
       for (int i = 0; i < n; i++) dup2(temps[i], i);
       // Keep only the mapped fds and the exec-error pipe (close-on-exec).
       CloseRange(n, errFd - 1);

@@ -34,7 +34,7 @@ export interface Containerd {
    * Starts containerd again after kill9. `ttrpcAddress` moves its ttrpc socket: shims started
    * earlier keep the old address, where a test can put a gate in front of the new one.
    */
-  restart(opts?: { ttrpcAddress?: string }): Promise<void>;
+  restart(opts?: { ttrpcAddress?: string; binDir?: string }): Promise<void>;
   stop(): Promise<void>;
   log(): string;
 }
@@ -49,8 +49,11 @@ export async function startContainerd(
     env?: Record<string, string>;
     logLevel?: string;
     extraFds?: (number | 'ignore')[];
+    /** Where containerd finds our shim binaries (default: the repository's bin/). */
+    binDir?: string;
   } = {},
 ): Promise<Containerd> {
+  let binDir = opts.binDir ?? join(REPO, 'bin');
   const dir = mkdtempSync('/tmp/ctd-');
   const root = join(dir, 'root');
   const state = join(dir, 'state');
@@ -87,7 +90,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
           // Our warm process leaves soon after the last shim, so stop() can check for leftovers.
           TSSHIM_WARM_LINGER_SECONDS: '1',
           ...opts.env,
-          PATH: `${join(REPO, 'bin')}:${SYSTEM_PATH}`,
+          PATH: `${binDir}:${SYSTEM_PATH}`,
         },
         stdio: ['ignore', logFd, logFd, ...(opts.extraFds ?? [])],
         cwd: '/',
@@ -129,6 +132,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
       await exited();
     },
     async restart(restartOpts) {
+      if (restartOpts?.binDir !== undefined) binDir = restartOpts.binDir;
       if (restartOpts?.ttrpcAddress !== undefined) {
         const text = readFileSync(config, 'utf8').replace(
           /\[ttrpc\]\n {2}address = "[^"]*"/,

@@ -93,7 +93,8 @@ export async function runWarm(address: string): Promise<void> {
   let active = 0;
   let lastActivity = Date.now();
 
-  const server = createServer((socket: Socket) => {
+  // Half-open allowed: a peer that stops writing still gets its answer (or the refusal).
+  const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
     active++;
     lastActivity = Date.now();
     socket.on('error', () => undefined);

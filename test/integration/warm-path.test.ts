@@ -1,0 +1,312 @@
+// The warm path against a real containerd: the launcher relays start/delete to the warm process,
+// a spare becomes the daemon, and every failure of the warm side (killed or hung before, during
+// or after a handoff, containerd restarted) still gives a working container with exactly one
+// daemon. Warm processes are never shared between containerd instances or builds, and their
+// socket refuses garbage and peers that are not root.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import {
+  chmodSync,
+  cpSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { useHarness, RUNTIMES } from '../helpers/differential.js';
+import { REPO, startContainerd, type Containerd } from '../helpers/containerd.js';
+import { ensureBusyboxImage } from '../helpers/image.js';
+import { isAlive, processesMatching, waitFor } from '../helpers/leaks.js';
+import { encodeRequest } from '../../src/shim/handoff/wire.js';
+import { warmSocketPath } from '../../src/shim/handoff/warm-socket.js';
+
+const h = useHarness();
+const OURS = RUNTIMES.ours;
+
+const warmOf = (address: string): number[] => processesMatching(`-address ${address} warm`);
+const spareOf = (address: string): number[] => processesMatching(`-address ${address} spare`);
+const daemonsOf = (address: string, id: string): number[] =>
+  processesMatching(`-id ${id} -address ${address}`);
+
+function wchan(pid: number): string {
+  try {
+    return readFileSync(`/proc/${String(pid)}/wchan`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Waits for the warm process of `cd` and its ready spare; returns their pids. */
+async function warmAndSpare(cd: Containerd): Promise<{ warm: number; spare: number }> {
+  await waitFor(() => warmOf(cd.address).length === 1 && spareOf(cd.address).length === 1, 30000);
+  // A spare is ready once it has loaded the daemon and waits for a job on its channel.
+  const spare = spareOf(cd.address)[0] ?? 0;
+  await waitFor(() => wchan(spare) === '__skb_wait_for_more_packets', 30000);
+  return { warm: warmOf(cd.address)[0] ?? 0, spare };
+}
+
+async function runEcho(cd: Containerd, image: string, id: string, text: string): Promise<void> {
+  const r = await cd.ctr(['run', '--rm', '--runtime', OURS, image, id, 'echo', text]);
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.equal(r.stdout.trim(), text);
+}
+
+async function runDetached(cd: Containerd, image: string, id: string): Promise<number> {
+  const r = await cd.ctr(['run', '-d', '--runtime', OURS, image, id, 'sleep', '100000']);
+  assert.equal(r.exitCode, 0, r.stderr);
+  const daemons = daemonsOf(cd.address, id);
+  assert.equal(daemons.length, 1, `exactly one daemon for ${id}`);
+  return daemons[0] ?? 0;
+}
+
+async function destroy(cd: Containerd, id: string): Promise<void> {
+  await cd.ctr(['task', 'kill', '-s', 'SIGKILL', id], { reject: false });
+  await waitFor(async () => (await cd.ctr(['task', 'ls'])).stdout.includes('STOPPED'), 30000).catch(
+    () => undefined,
+  );
+  await cd.ctr(['task', 'delete', '-f', id], { reject: false });
+  await cd.ctr(['container', 'delete', id], { reject: false });
+}
+
+test('a spare becomes the next daemon, and start/delete need no Node start-up', async () => {
+  await runEcho(h.cd, h.image, h.uid('ours', 'warm-first'), 'first');
+  const { warm, spare } = await warmAndSpare(h.cd);
+  const id = h.uid('ours', 'warm-spare');
+  const daemon = await runDetached(h.cd, h.image, id);
+  assert.equal(daemon, spare, 'the ready spare took the job');
+  // It looks like any daemon: own session, init as parent, containerd's flags in its title.
+  const stat = readFileSync(`/proc/${String(daemon)}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  assert.equal(fields[1], '1', 'the daemon is a child of init');
+  assert.equal(fields[3], String(daemon), 'the daemon leads its own session');
+  await destroy(h.cd, id);
+  assert.deepEqual(warmOf(h.cd.address), [warm], 'the same warm process throughout');
+});
+
+test('killed before a handoff: the next start runs cold and a new warm process follows', async () => {
+  const { warm, spare } = await warmAndSpare(h.cd);
+  process.kill(warm, 'SIGKILL');
+  process.kill(spare, 'SIGKILL');
+  await waitFor(() => !isAlive(warm) && !isAlive(spare), 10000);
+  await runEcho(h.cd, h.image, h.uid('ours', 'warm-killed'), 'cold again');
+  const next = await warmAndSpare(h.cd);
+  assert.notEqual(next.warm, warm);
+});
+
+test('a spare hung during the handoff is killed and the daemon starts cold', async () => {
+  const { spare } = await warmAndSpare(h.cd);
+  process.kill(spare, 'SIGSTOP');
+  try {
+    const id = h.uid('ours', 'warm-hung-spare');
+    const daemon = await runDetached(h.cd, h.image, id);
+    assert.notEqual(daemon, spare);
+    await waitFor(() => !isAlive(spare), 10000);
+    await destroy(h.cd, id);
+  } finally {
+    if (isAlive(spare)) process.kill(spare, 'SIGKILL');
+  }
+});
+
+test('a hung warm process: the launcher starts the daemon itself, one daemon per container', async () => {
+  const { warm } = await warmAndSpare(h.cd);
+  process.kill(warm, 'SIGSTOP');
+  try {
+    const id = h.uid('ours', 'warm-hung');
+    await runDetached(h.cd, h.image, id);
+    await destroy(h.cd, id);
+  } finally {
+    process.kill(warm, 'SIGKILL');
+  }
+});
+
+test('killed after a handoff: the container it started is unaffected', async () => {
+  await runEcho(h.cd, h.image, h.uid('ours', 'warm-again'), 'warm again');
+  await warmAndSpare(h.cd);
+  const id = h.uid('ours', 'warm-after');
+  await runDetached(h.cd, h.image, id);
+  for (const pid of [...warmOf(h.cd.address), ...spareOf(h.cd.address)])
+    process.kill(pid, 'SIGKILL');
+  const exec = await h.cd.ctr(
+    ['task', 'exec', '--exec-id', 'e1', id, 'sh', '-c', 'echo hi; exit 3'],
+    {
+      reject: false,
+    },
+  );
+  assert.equal(exec.exitCode, 3);
+  assert.equal(exec.stdout.trim(), 'hi');
+  await destroy(h.cd, id);
+});
+
+test('containerd restarted while the warm process waits: it keeps serving', async () => {
+  await runEcho(h.cd, h.image, h.uid('ours', 'warm-pre-restart'), 'before');
+  const keeper = h.uid('ours', 'warm-keeper');
+  await runDetached(h.cd, h.image, keeper); // a shim of ours keeps the warm process wanted
+  const { warm } = await warmAndSpare(h.cd);
+  await h.cd.kill9();
+  await h.cd.restart();
+  await h.subscribe();
+  await runEcho(h.cd, h.image, h.uid('ours', 'warm-post-restart'), 'after');
+  assert.deepEqual(warmOf(h.cd.address), [warm]);
+  await destroy(h.cd, keeper);
+});
+
+test('two containerd instances never share a warm process or a group', async () => {
+  const other = await startContainerd();
+  try {
+    const image = await ensureBusyboxImage(other);
+    const group = ['--annotation', 'io.containerd.tsshim.v2.group=shared'];
+    const ids = [h.uid('ours', 'inst-a'), h.uid('ours', 'inst-b')];
+    const pids: number[] = [];
+    for (const [cd, img, id] of [
+      [h.cd, h.image, ids[0]],
+      [other, image, ids[1]],
+    ] as const) {
+      const r = await cd.ctr([
+        'run',
+        '-d',
+        ...group,
+        '--runtime',
+        OURS,
+        img,
+        id ?? '',
+        'sleep',
+        '1000',
+      ]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      pids.push(...daemonsOf(cd.address, id ?? ''));
+    }
+    assert.equal(new Set(pids).size, 2, 'one daemon per containerd for the same group name');
+    await warmAndSpare(other);
+    const warms = [...warmOf(h.cd.address), ...warmOf(other.address)];
+    assert.equal(new Set(warms).size, 2, 'one warm process per containerd');
+    await destroy(h.cd, ids[0] ?? '');
+    await destroy(other, ids[1] ?? '');
+  } finally {
+    await other.stop();
+  }
+});
+
+/** A second installation of this package whose build id differs: what an upgrade looks like. */
+function installCopy(): { dir: string; binDir: string } {
+  const dir = mkdtempSync('/tmp/tsshim-upgrade-');
+  cpSync(join(REPO, 'build'), join(dir, 'build'), { recursive: true });
+  cpSync(join(REPO, 'bin'), join(dir, 'bin'), { recursive: true });
+  cpSync(join(REPO, 'package.json'), join(dir, 'package.json'));
+  symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+  symlinkSync(join(REPO, 'native'), join(dir, 'native'));
+  const buildId = 'f0f0f0f0f0f0f0f0';
+  writeFileSync(join(dir, 'build/build-id'), `${buildId}\n`);
+  const conf = readFileSync(join(dir, 'build/launcher.conf'), 'utf8')
+    .replace(/^build_id=.*$/m, `build_id=${buildId}`)
+    .replaceAll(join(REPO, 'build'), join(dir, 'build'));
+  writeFileSync(join(dir, 'build/launcher.conf'), conf);
+  return { dir, binDir: join(dir, 'bin') };
+}
+
+test('an upgrade is never served by the old warm process', async () => {
+  const keeper = h.uid('ours', 'upgrade-keeper');
+  await runDetached(h.cd, h.image, keeper);
+  const { warm } = await warmAndSpare(h.cd);
+  const copy = installCopy();
+  try {
+    await h.cd.kill9();
+    await h.cd.restart({ binDir: copy.binDir });
+    await h.subscribe();
+    const id = h.uid('ours', 'upgraded');
+    const daemon = await runDetached(h.cd, h.image, id);
+    const cmdline = readFileSync(`/proc/${String(daemon)}/cmdline`, 'utf8');
+    assert.ok(cmdline.includes(join(copy.dir, 'build')), `new code serves it: ${cmdline}`);
+    await waitFor(() => warmOf(h.cd.address).length === 2, 30000);
+    assert.ok(warmOf(h.cd.address).includes(warm), 'the old warm process still runs, unused');
+    await destroy(h.cd, id);
+    await destroy(h.cd, keeper);
+    await h.cd.kill9();
+    await h.cd.restart({ binDir: join(REPO, 'bin') });
+    await h.subscribe();
+  } finally {
+    // Its processes leave once no shim of theirs runs; then the copy can go.
+    await waitFor(() => processesMatching(copy.dir).length === 0, 30000).catch(() => undefined);
+    rmSync(copy.dir, { recursive: true, force: true });
+  }
+});
+
+/** Sends raw bytes to a socket and returns everything it answers before closing. */
+function exchange(path: string, data: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(path);
+    const chunks: Buffer[] = [];
+    sock.on('connect', () => sock.end(data));
+    sock.on('data', (c: Buffer) => chunks.push(c));
+    sock.on('error', reject);
+    sock.on('close', () => {
+      resolve(Buffer.concat(chunks).toString('latin1'));
+    });
+  });
+}
+
+test('the warm socket refuses garbage, oversize requests and non-root peers; nothing is lost', async () => {
+  const warmDir = mkdtempSync('/tmp/tsshim-warm-');
+  const cd = await startContainerd({ env: { TSSHIM_WARM_DIR: warmDir } });
+  try {
+    const image = await ensureBusyboxImage(cd);
+    const keeper = 'refuse-keeper';
+    await runDetached(cd, image, keeper);
+    const { warm } = await warmAndSpare(cd);
+    const path = warmSocketPath(cd.address, warmDir);
+
+    assert.match(
+      await exchange(path, Buffer.from('GET / HTTP/1.1\r\n\r\n')),
+      /relay: not a relay request/,
+    );
+    const oversize = Buffer.alloc(8);
+    oversize.write('TSR1', 0, 'latin1');
+    oversize.writeUInt32LE(1 << 30, 4);
+    assert.match(
+      await exchange(path, oversize),
+      /relay: relay request of 1073741824 bytes exceeds/,
+    );
+    const truncated = encodeRequest({ argv: ['x', '-v'], env: [], cwd: '/' }).subarray(0, 20);
+    assert.match(await exchange(path, truncated), /relay: relay connection closed mid-request/);
+    const wrongContainerd = encodeRequest({
+      argv: ['x', '-address', '/elsewhere.sock', '-v'],
+      env: [],
+      cwd: '/',
+    });
+    assert.match(
+      await exchange(path, wrongContainerd),
+      /serves containerd .* not \/elsewhere\.sock/,
+    );
+
+    // A peer that is not root: open the directory to it for this test only.
+    chmodSync(warmDir, 0o711);
+    chmodSync(path, 0o666);
+    const probe = `
+      const net = require('node:net');
+      const s = net.connect(${JSON.stringify(path)}, () => s.end(Buffer.from(${JSON.stringify(
+        encodeRequest({ argv: ['x', '-v'], env: [], cwd: '/' }).toString('base64'),
+      )}, 'base64')));
+      const c = []; s.on('data', (d) => c.push(d)); s.on('close', () => process.stdout.write(Buffer.concat(c).toString('latin1')));`;
+    const nobody = await execa('setpriv', [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      process.execPath,
+      '-e',
+      probe,
+    ]);
+    assert.match(nobody.stdout, /relay: uid 65534 is not allowed/);
+
+    assert.deepEqual(warmOf(cd.address), [warm], 'the warm process survived it all');
+    const exec = await cd.ctr(['task', 'exec', '--exec-id', 'after', keeper, 'echo', 'still here']);
+    assert.equal(exec.stdout.trim(), 'still here');
+    await runEcho(cd, image, 'refuse-after', 'served');
+    await destroy(cd, keeper);
+  } finally {
+    await cd.stop();
+    rmSync(warmDir, { recursive: true, force: true });
+  }
+});
