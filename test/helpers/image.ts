@@ -95,13 +95,24 @@ async function buildArchive(path: string): Promise<void> {
 }
 
 /** Builds (or reuses) the archive, imports it into `cd` and returns the image reference. */
-export async function ensureBusyboxImage(cd: Containerd): Promise<string> {
+export async function ensureBusyboxImage(
+  cd: Containerd,
+  namespace = cd.namespace,
+): Promise<string> {
   const archive = join(tmpdir(), `busybox-oci-${sha256(readFileSync(BUSYBOX)).slice(0, 16)}.tar`);
   if (!existsSync(archive)) {
     const tmp = `${archive}.${process.pid}`;
     await buildArchive(tmp);
     await execa('mv', [tmp, archive]);
   }
-  await cd.ctr(['images', 'import', archive]);
+  await execa('ctr', [
+    '--address',
+    cd.address,
+    '--namespace',
+    namespace,
+    'images',
+    'import',
+    archive,
+  ]);
   return IMAGE_REF;
 }
