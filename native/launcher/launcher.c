@@ -224,7 +224,9 @@ static enum relay_result relay(int fd, const struct buf* req, struct stdin_state
     char op;
     if (read_exact(fd, &op, 1, timeout) != 0) return RELAY_FAILED;
     timeout = answer_ms;
-    if (op == 'I') {
+    if (op == 'A') {
+      continue;  // accepted: the work may take a while now
+    } else if (op == 'I') {
       read_stdin(in);
       struct buf frame = {0};
       put_u32(&frame, (uint32_t)in->data.len);

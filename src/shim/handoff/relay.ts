@@ -7,6 +7,7 @@ import { native, type PeerCred } from '../../native/index.js';
 import { errorMessage } from '../../base/errors.js';
 import type { Invocation, Outcome } from '../command.js';
 import {
+  ACCEPTED,
   ASK_STDIN,
   MAX_STDIN_BYTES,
   RUN_DIRECT,
@@ -120,6 +121,8 @@ export async function serveRelay(
     await refuse(socket, why);
     return undefined;
   }
+  // A hung warm process is told from a slow one by this: the launcher waits briefly for it only.
+  await write(socket, ACCEPTED);
   const outcome = await run({
     ...request,
     parentPid: parentOf(peer.pid),

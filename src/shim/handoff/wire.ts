@@ -3,7 +3,9 @@
 //
 //   launcher -> Node   "TSR1" u32 n, then n bytes: u32 argc, argc x str; u32 envc, envc x str;
 //                      str cwd
-//   Node -> launcher   'I'                     send stdin: the launcher answers u32 n + n bytes
+//   Node -> launcher   'A'                     accepted (first, at once): the launcher now waits
+//                                              for the answer as long as the work takes
+//                      'I'                     send stdin: the launcher answers u32 n + n bytes
 //                      'R' u32 code, str stdout, str stderr
 //                                              the answer: printed as is; `code` is the exit status
 //                      'C'                     run Node directly in place of the launcher
@@ -18,6 +20,7 @@ export const MAX_REQUEST_BYTES = 1 << 20;
 export const MAX_STDIN_BYTES = 4 << 20;
 const MAX_COUNT = 65536;
 
+export const ACCEPTED = Buffer.from('A');
 export const ASK_STDIN = Buffer.from('I');
 export const RUN_DIRECT = Buffer.from('C');
 
