@@ -53,6 +53,7 @@ test('containerd.runc.v1.Options: every field', () => {
     systemdCgroup: true,
     criuImagePath: '/img',
     criuWorkPath: '/work',
+    grouping: '',
   };
   assert.deepEqual(decodeRuntimeOptions(any('containerd.runc.v1.Options', value)), expected);
   // The type.googleapis.com/ prefix is tolerated.
@@ -113,6 +114,7 @@ Root = "/run/x"
 CriuPath = "/c"
 CriuImagePath = "/ci"
 CriuWorkPath = "/cw"
+grouping = "namespace"
 TypeUrl = "ignored"
 SomethingElse = 3
 `;
@@ -128,6 +130,7 @@ const TOML_EXPECTED = {
   criuPath: '/c',
   criuImagePath: '/ci',
   criuWorkPath: '/cw',
+  grouping: 'namespace',
 };
 
 test('runtimeoptions.v1.Options with config_path reads the TOML file (keys ignore case)', () => {
