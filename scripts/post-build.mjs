@@ -56,15 +56,20 @@ writeFileSync(join(build, 'build-id'), `${buildId}\n`);
 
 const { nodeCommand } = await import(join(build, 'src/shim/node-command.js'));
 const { DEFAULT_WARM_DIR } = await import(join(build, 'src/shim/handoff/warm-socket.js'));
+// Node's path as built (the launcher falls back to `node` on PATH), the script relative to the
+// package root (@ROOT@), wherever the package is installed.
+const exec = nodeCommand([]).map((a) =>
+  a.startsWith(`${root}/`) ? `@ROOT@${a.slice(root.length)}` : a,
+);
 const conf = [
   `build_id=${buildId}`,
   `warm_dir=${DEFAULT_WARM_DIR}`,
-  ...nodeCommand([]).map((a) => `exec=${a}`),
+  ...exec.map((a) => `exec=${a}`),
 ];
 writeFileSync(join(build, 'launcher.conf'), `${conf.join('\n')}\n`);
 
-// The executables containerd runs: the launcher, with this package's root embedded so that a
-// copy of it anywhere on disk still finds the package.
+// The executables containerd runs: the launcher, with this checkout's root embedded so that a
+// copy of it anywhere on disk still finds it (`--portable`, for the package: nothing embedded).
 if (existsSync(launcher)) {
   const placeholder = Buffer.from('@@TSSHIM_PACKAGE_ROOT@@');
   const binary = readFileSync(launcher);
@@ -72,7 +77,7 @@ if (existsSync(launcher)) {
   if (at < 0) throw new Error('launcher: no package root placeholder');
   const rootBytes = Buffer.from(`${root}\0`);
   if (rootBytes.length > 4096) throw new Error('launcher: package root path too long');
-  rootBytes.copy(binary, at);
+  if (!process.argv.includes('--portable')) rootBytes.copy(binary, at);
   mkdirSync(join(root, 'bin'), { recursive: true });
   for (const name of ['containerd-shim-ts-v2', 'containerd-shim-tsshim-v2']) {
     const target = join(root, 'bin', name);

@@ -81,6 +81,19 @@ struct conf {
   int nexec;
 };
 
+#define ROOT_MARK "@ROOT@"
+
+// An exec= line with the package root put in place of a leading @ROOT@ (the configuration is
+// written once, for wherever the package ends up).
+static char* with_root(const char* line, const char* root) {
+  if (strncmp(line, ROOT_MARK, strlen(ROOT_MARK)) != 0) return (char*)line;
+  size_t n = strlen(root) + strlen(line);
+  char* out = malloc(n + 1);
+  if (out == NULL) die("out of memory");
+  snprintf(out, n + 1, "%s%s", root, line + strlen(ROOT_MARK));
+  return out;
+}
+
 static int read_file(const char* path, struct buf* out) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
@@ -106,14 +119,15 @@ static int load_conf(const char* root, struct conf* c) {
   for (char* line = strtok(text.p, "\n"); line != NULL; line = strtok(NULL, "\n")) {
     if (strncmp(line, "build_id=", 9) == 0) c->build_id = line + 9;
     else if (strncmp(line, "warm_dir=", 9) == 0) c->warm_dir = line + 9;
-    else if (strncmp(line, "exec=", 5) == 0 && c->nexec < MAX_CONF_LINES) c->exec[c->nexec++] = line + 5;
+    else if (strncmp(line, "exec=", 5) == 0 && c->nexec < MAX_CONF_LINES)
+      c->exec[c->nexec++] = with_root(line + 5, root);
   }
   return c->build_id != NULL && c->warm_dir != NULL && c->nexec > 0 ? 0 : -1;
 }
 
 // The package root: next to the real executable (bin/ in the package), else the embedded one.
 static void find_conf(struct conf* c) {
-  char exe[PATH_MAX];
+  static char exe[PATH_MAX];
   if (realpath("/proc/self/exe", exe) != NULL) {
     char* slash = strrchr(exe, '/');
     if (slash != NULL) {
@@ -125,13 +139,20 @@ static void find_conf(struct conf* c) {
       }
     }
   }
-  char root[sizeof(embedded_root)];
+  // A copy elsewhere: the root embedded by the build, the one named in containerd's
+  // environment, then npm's global install locations.
+  static char root[sizeof(embedded_root)];
   for (size_t i = 0; i < sizeof(root); i++) root[i] = embedded_root[i];
   root[sizeof(root) - 1] = '\0';
   if (root[0] == '/' && load_conf(root, c) == 0) return;
-  die("cannot find the installed package (no build/launcher.conf next to this executable, nor in "
-      "\"%s\"): reinstall the package or run its build",
-      root);
+  const char* named = getenv("TSSHIM_PACKAGE_ROOT");
+  if (named != NULL && named[0] == '/' && load_conf(named, c) == 0) return;
+  static const char* const global[] = {"/usr/local/lib/node_modules/containerd-shim-ts-v2",
+                                       "/usr/lib/node_modules/containerd-shim-ts-v2"};
+  for (size_t i = 0; i < sizeof(global) / sizeof(global[0]); i++)
+    if (load_conf(global[i], c) == 0) return;
+  die("cannot find the installed package containerd-shim-ts-v2: not next to this executable, not "
+      "in a global npm install, and TSSHIM_PACKAGE_ROOT is not set in containerd's environment");
 }
 
 // ---- the request and the relay ----

@@ -80,16 +80,27 @@ export interface PeerCred {
 /** eventfd(2) flag: reads return EAGAIN instead of blocking. */
 export const EFD_NONBLOCK = 0o4000;
 
-const ADDON_PATH = '../../../native/build/Release/shim_native.node';
+/** Built from source here, else the one shipped prebuilt for this platform in the package. */
+const ADDON_PATHS = [
+  '../../../native/build/Release/shim_native.node',
+  `../../../prebuilds/${process.platform}-${process.arch}/shim_native.node`,
+];
 
 function load(): NativeBinding {
-  try {
-    return createRequire(import.meta.url)(ADDON_PATH) as NativeBinding;
-  } catch (err) {
-    throw new Error(`native addon not built (run npm ci or npm run build:native): ${String(err)}`, {
-      cause: err,
-    });
+  const require = createRequire(import.meta.url);
+  const errors: string[] = [];
+  for (const path of ADDON_PATHS) {
+    try {
+      return require(path) as NativeBinding;
+    } catch (err) {
+      errors.push(String(err));
+    }
   }
+  throw new Error(
+    `no native addon for ${process.platform}-${process.arch}: none was shipped for this platform, ` +
+      `and none was built (build it with: npm rebuild --foreground-scripts containerd-shim-ts-v2; ` +
+      `that needs a C++ compiler, make and Python): ${errors.join('; ')}`,
+  );
 }
 
 export const native: NativeBinding = load();
