@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Rebuilds src/gen/proto.{js,d.ts} from every .proto under proto/ with protobufjs static codegen.
+// Rebuilds src/gen/<module>.{js,d.ts} from the .proto files under proto/ with protobufjs static
+// codegen, one module per use (MODULES).
 // `--check` regenerates into a temp dir and fails if the committed output is stale.
 import { execFileSync } from 'node:child_process';
 import {
@@ -30,10 +31,38 @@ function protoFiles(dir) {
     });
 }
 
+/**
+ * One module per use, so a process loads only what its path needs: the ttrpc layer, the shim
+ * command line (options), the Task API, events, and the cgroup metrics (Stats only). Each module
+ * holds its files and what they import (google.protobuf types are repeated where used).
+ */
+const MODULES = {
+  ttrpc: ['ttrpc/request.proto', 'google/rpc/status.proto'],
+  options: [
+    'containerd/runc/v1/runc.proto',
+    'containerd/linux/runc/runc.proto',
+    'runtimeoptions/v1/api.proto',
+  ],
+  types: ['containerd/types/types.proto', 'containerd/types/task.proto'],
+  task: ['containerd/task/v2/shim.proto', 'containerd/task/v3/shim.proto'],
+  events: [
+    'containerd/events/task.proto',
+    'containerd/services/events/ttrpc/v1/events.proto',
+    'containerd/services/events/v1/events.proto',
+  ],
+  metrics: ['cgroups/v1/metrics.proto', 'cgroups/v2/metrics.proto'],
+};
+
 function generate(outDir) {
-  const files = protoFiles(protoDir);
-  const js = join(outDir, 'proto.js');
-  const dts = join(outDir, 'proto.d.ts');
+  const listed = Object.values(MODULES).flat();
+  const missing = protoFiles(protoDir).filter((f) => !listed.includes(f));
+  if (missing.length > 0) throw new Error(`proto files in no module: ${missing.join(', ')}`);
+  return Object.entries(MODULES).flatMap(([name, files]) => generateModule(outDir, name, files));
+}
+
+function generateModule(outDir, name, files) {
+  const js = join(outDir, `${name}.js`);
+  const dts = join(outDir, `${name}.d.ts`);
   const pbjs = (out, extra) =>
     execFileSync(
       bin('pbjs'),
@@ -46,6 +75,9 @@ function generate(outDir) {
         '--no-verify',
         '--no-convert',
         '--keep-case',
+        // Each module its own protobuf root: a shared one would be overwritten by the next import.
+        '--root',
+        name,
         ...extra,
         '-p',
         protoDir,
@@ -57,7 +89,7 @@ function generate(outDir) {
     );
   // pbts reads types from the JSDoc of a commented build; the shipped JS has no comments (it is
   // loaded by every shim start, so size is startup time).
-  const commented = join(outDir, 'proto.commented.js');
+  const commented = join(outDir, `${name}.commented.js`);
   pbjs(commented, []);
   execFileSync(bin('pbts'), ['--no-comments', '-o', dts, commented], { stdio: 'inherit' });
   rmSync(commented);

@@ -8,7 +8,7 @@
 // is dropped (and logged); exits are never dropped: containerd learns a process ended only from
 // its exit, and there is at most one per process, so they cannot grow the queue unboundedly.
 import { Client, Code, TtrpcError } from '../ttrpc/index.js';
-import { containerd } from '../gen/proto.js';
+import { containerd } from '../gen/events.js';
 import { timestampFromDate } from '../base/proto-util.js';
 import { sleep } from '../base/deferred.js';
 import { errorMessage } from '../base/errors.js';

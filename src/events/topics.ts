@@ -1,5 +1,5 @@
 // Task event topics and the protobuf type (bare type URL, as containerd 1.6 requires) of each.
-import { containerd } from '../gen/proto.js';
+import { containerd } from '../gen/events.js';
 import type { EventPublisher } from './publisher.js';
 
 type Events = typeof containerd.events;

@@ -1,6 +1,6 @@
 // The `delete` action: clean up after a container whose daemon may be gone. Idempotent: containerd
 // runs it after every task delete too. Prints only a serialized DeleteResponse.
-import { containerd } from '../gen/proto.js';
+import { containerd } from '../gen/task.js';
 import { timestampFromDate } from '../base/proto-util.js';
 import { resolveExecutable, type Monitor } from '../reaper/index.js';
 import { Runc } from '../runtime/runc.js';

@@ -1,5 +1,5 @@
 // The `-info` flag (containerd 2.x): a serialized RuntimeInfo on stdout.
-import { containerd, google } from '../gen/proto.js';
+import { containerd, google } from '../gen/types.js';
 import { REVISION, RUNTIME_NAME, VERSION } from './version.js';
 
 export function infoAction(stdin: Buffer): Uint8Array {

@@ -2,7 +2,7 @@
 // socket is bound and listening here, before the daemon exists, and lent to whoever becomes the
 // daemon (see daemon.ts), so containerd can connect the moment the address is printed.
 import { chmodSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { google } from '../gen/proto.js';
+import { google } from '../gen/types.js';
 import { errorCode } from '../base/errors.js';
 import { native } from '../native/index.js';
 import { readSpec, writeFileAtomic } from '../process/bundle.js';

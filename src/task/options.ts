@@ -6,7 +6,7 @@
 //  - runtimeoptions.v1.Options, what CRI and `ctr --runtime-config-path` send for other runtime
 //    types: a TOML table of runc Options keys, from config_path (a file) or config_body.
 import { readFileSync } from 'node:fs';
-import { containerd, runtimeoptions } from '../gen/proto.js';
+import { containerd, runtimeoptions } from '../gen/options.js';
 import { ShimError, errorMessage } from '../base/errors.js';
 import { parseToml, type TomlValue } from '../base/toml.js';
 import {

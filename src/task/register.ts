@@ -1,6 +1,6 @@
 // Binds the TaskService to ttrpc under both service names containerd uses (task v2 and v3 carry
 // byte-identical messages). Decoding, encoding and error mapping happen here, at the edge.
-import { containerd } from '../gen/proto.js';
+import { containerd } from '../gen/task.js';
 import { Code, TtrpcError, type Handler, type Server } from '../ttrpc/index.js';
 import { errorMessage } from '../base/errors.js';
 import type { Logger } from '../base/log.js';

@@ -4,7 +4,8 @@
 //  - the init exit is published only after the exits of all its running execs;
 //  - exactly one exit per process; exits of unknown pids (reaped orphans) are ignored.
 import { realpathSync } from 'node:fs';
-import { containerd } from '../gen/proto.js';
+import { containerd } from '../gen/task.js';
+import { containerd as runcOptions } from '../gen/options.js';
 import { GO_ZERO_TIME, timestampFromDate } from '../base/proto-util.js';
 import { ShimError } from '../base/errors.js';
 import type { Logger } from '../base/log.js';
@@ -452,7 +453,7 @@ export class TaskService {
           pid,
           info: {
             type_url: 'containerd.runc.v1.ProcessDetails',
-            value: containerd.runc.v1.ProcessDetails.encode({ exec_id: execId }).finish(),
+            value: runcOptions.runc.v1.ProcessDetails.encode({ exec_id: execId }).finish(),
           },
         };
       }),
@@ -496,7 +497,7 @@ export class TaskService {
     const container = this.container(req.id);
     const cg = this.#cgroups.get(container.id);
     if (!cg) throw new ShimError('not-found', 'cgroup does not exist');
-    return { stats: encodeMetrics(await cg.stats()) };
+    return { stats: await encodeMetrics(await cg.stats()) };
   }
 
   connect(req: Req<'ConnectRequest'>): containerd.task.v2.ConnectResponse.$Properties {

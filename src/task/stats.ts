@@ -2,7 +2,6 @@
 // containerd decodes, with the bare type URLs it registers.
 import $protobuf from 'protobufjs/minimal.js';
 import type Long from 'long';
-import { io } from '../gen/proto.js';
 import type { CgroupMetrics } from '../cgroups/index.js';
 
 const LongCtor = $protobuf.util.Long as unknown as typeof Long;
@@ -34,7 +33,11 @@ function convert(value: unknown): unknown {
   return value;
 }
 
-export function encodeMetrics(m: CgroupMetrics): { type_url: string; value: Uint8Array } {
+/** The metrics codecs are large and only Stats needs them: loaded on the first call. */
+export async function encodeMetrics(
+  m: CgroupMetrics,
+): Promise<{ type_url: string; value: Uint8Array }> {
+  const { io } = await import('../gen/metrics.js');
   if (m.version === 1) {
     return {
       type_url: 'io.containerd.cgroups.v1.Metrics',

@@ -3,7 +3,7 @@
 // anything else). There is no cancel frame: an abandoned call's late response is dropped.
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { ttrpc } from '../gen/proto.js';
+import { ttrpc } from '../gen/ttrpc.js';
 import { FrameDecoder } from './decoder.js';
 import { MAX_MESSAGE_LENGTH, MessageType, encodeFrame, oversizeMessage } from './frame.js';
 import { metadataToList } from './metadata.js';

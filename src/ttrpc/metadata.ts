@@ -1,5 +1,5 @@
 // Request metadata: the wire's repeated KeyValue list, as a multi-valued map for handlers.
-import type { ttrpc } from '../gen/proto.js';
+import type { ttrpc } from '../gen/ttrpc.js';
 
 export type Metadata = Map<string, string[]>;
 

@@ -3,7 +3,7 @@
 // The server never drops a healthy peer: only the peer's EOF/error, shutdown() or close() end a
 // connection (containerd treats a closed Task connection as a dead shim).
 import net from 'node:net';
-import { ttrpc } from '../gen/proto.js';
+import { ttrpc } from '../gen/ttrpc.js';
 import { FrameDecoder } from './decoder.js';
 import { MAX_MESSAGE_LENGTH, MessageType, encodeFrame, oversizeMessage } from './frame.js';
 import { metadataFromList, type Metadata } from './metadata.js';

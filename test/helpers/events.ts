@@ -1,7 +1,7 @@
 // Subscribes to containerd's gRPC events API (containerd.services.events.v1.Events/Subscribe)
 // and decodes each envelope's containerd.events.* payload.
 import * as grpc from '@grpc/grpc-js';
-import { containerd } from '../../src/gen/proto.js';
+import { containerd } from '../../src/gen/events.js';
 import { dateFromTimestamp } from '../../src/base/proto-util.js';
 import { waitFor } from './leaks.js';
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { ttrpc } from '../../src/gen/proto.js';
+import { ttrpc } from '../../src/gen/ttrpc.js';
 import {
   Client,
   FrameDecoder,

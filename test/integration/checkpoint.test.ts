@@ -11,7 +11,8 @@
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { containerd } from '../../src/gen/proto.js';
+import { containerd } from '../../src/gen/task.js';
+import { containerd as runcOptions } from '../../src/gen/options.js';
 import { Client } from '../../src/ttrpc/index.js';
 import { execa } from 'execa';
 import { differential, RUNTIMES, useHarness, type RuntimeName } from '../helpers/differential.js';
@@ -238,11 +239,11 @@ describe('checkpoint / restore', () => {
             rt === 'reference'
               ? {
                   type_url: 'containerd.runc.v1.CheckpointOptions',
-                  value: containerd.runc.v1.CheckpointOptions.encode(fields).finish(),
+                  value: runcOptions.runc.v1.CheckpointOptions.encode(fields).finish(),
                 }
               : {
                   type_url: 'containerd.linux.runc.CheckpointOptions',
-                  value: containerd.linux.runc.CheckpointOptions.encode(fields).finish(),
+                  value: runcOptions.linux.runc.CheckpointOptions.encode(fields).finish(),
                 },
           );
           // exit: the (emulated) dump stops the container.

@@ -18,7 +18,7 @@ import { execa } from 'execa';
 import { useHarness, RUNTIMES } from '../helpers/differential.js';
 import type { DecodedEvent } from '../helpers/events.js';
 import { isAlive, parentOf, processesMatching, waitFor } from '../helpers/leaks.js';
-import { containerd } from '../../src/gen/proto.js';
+import { containerd } from '../../src/gen/events.js';
 
 const h = useHarness();
 const CYCLES = 4;

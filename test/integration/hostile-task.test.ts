@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { containerd } from '../../src/gen/proto.js';
+import { containerd } from '../../src/gen/task.js';
 import { Harness } from '../helpers/differential.js';
 import { fdCount, mountsUnder, parentOf } from '../helpers/leaks.js';
 import { TaskClient, assertHealthy, shimSocket, type Watched } from '../helpers/shim-probe.js';

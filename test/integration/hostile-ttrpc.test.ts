@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
-import { containerd } from '../../src/gen/proto.js';
+import { containerd } from '../../src/gen/task.js';
 import {
   HEADER_LENGTH,
   MAX_MESSAGE_LENGTH,

@@ -17,7 +17,7 @@ import { canConnect } from '../helpers/leaks.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { containerd } from '../../src/gen/proto.js';
+import { containerd } from '../../src/gen/events.js';
 import { Client, Code } from '../../src/ttrpc/index.js';
 
 const CONTAINERD = '/usr/bin/containerd';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { EventPublisher, MAX_QUEUED_EVENTS } from '../../../src/events/publisher.js';
 import { Server } from '../../../src/ttrpc/index.js';
-import { containerd } from '../../../src/gen/proto.js';
+import { containerd } from '../../../src/gen/events.js';
 import { nullLogger } from '../../../src/base/log.js';
 import { tempDir } from '../ttrpc/helpers.js';
 

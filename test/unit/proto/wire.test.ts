@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { containerd, io } from '../../../src/gen/proto.js';
+import { containerd } from '../../../src/gen/task.js';
+import { containerd as eventsApi } from '../../../src/gen/events.js';
+import { io } from '../../../src/gen/metrics.js';
 import { GO_ZERO_TIME, toNumber } from '../../../src/base/proto-util.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -37,7 +39,7 @@ test('TaskExit round-trips every field with the spec field numbers', () => {
     exit_status: 137,
     exited_at: { seconds: 1, nanos: 2 },
   };
-  const bytes = containerd.events.TaskExit.encode(m).finish();
+  const bytes = eventsApi.events.TaskExit.encode(m).finish();
   // field 1 "c", 2 "e", 3 varint 42, 4 varint 137, 5 message {1:1, 2:2}
   assert.equal(hex(bytes), '0a0163' + '120165' + '182a' + '208901' + '2a0408011002');
 });

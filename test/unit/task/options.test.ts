@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { containerd, runtimeoptions } from '../../../src/gen/proto.js';
+import { containerd, runtimeoptions } from '../../../src/gen/options.js';
 import { ShimError } from '../../../src/base/errors.js';
 import {
   decodeCheckpointOptions,

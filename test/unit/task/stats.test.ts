@@ -2,7 +2,7 @@
 // present-but-empty sub-messages (containerd shows them, e.g. "memory_oom_control": {}).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { io } from '../../../src/gen/proto.js';
+import { io } from '../../../src/gen/metrics.js';
 import { encodeMetrics } from '../../../src/task/stats.js';
 import type { V1Metrics, V2Metrics } from '../../../src/cgroups/index.js';
 import { MAX_UINT64 } from '../../../src/cgroups/parse.js';
@@ -10,7 +10,7 @@ import { V1_MEMORY_STAT_FIELDS } from '../../../src/cgroups/metrics.js';
 
 const entry = (limit: bigint) => ({ limit, usage: 5n, max: 6n, failcnt: 0n });
 
-test('v1 metrics encode to io.containerd.cgroups.v1.Metrics, exactly', () => {
+test('v1 metrics encode to io.containerd.cgroups.v1.Metrics, exactly', async () => {
   const memory = Object.fromEntries(
     V1_MEMORY_STAT_FIELDS.map((k) => [k, 0n]),
   ) as unknown as NonNullable<V1Metrics['memory']>;
@@ -42,7 +42,7 @@ test('v1 metrics encode to io.containerd.cgroups.v1.Metrics, exactly', () => {
     },
     memory_oom_control: { oom_kill_disable: 0n, under_oom: 0n, oom_kill: 0n },
   };
-  const any = encodeMetrics({ version: 1, metrics: m });
+  const any = await encodeMetrics({ version: 1, metrics: m });
   assert.equal(any.type_url, 'io.containerd.cgroups.v1.Metrics');
   const d = io.containerd.cgroups.v1.Metrics.decode(any.value);
   assert.equal(String(d.pids?.current), '3');
@@ -57,7 +57,7 @@ test('v1 metrics encode to io.containerd.cgroups.v1.Metrics, exactly', () => {
   assert.equal(d.rdma, null);
 });
 
-test('v2 metrics encode to io.containerd.cgroups.v2.Metrics', () => {
+test('v2 metrics encode to io.containerd.cgroups.v2.Metrics', async () => {
   const m = {
     pids: { current: 2n, limit: MAX_UINT64 },
     cpu: {
@@ -75,7 +75,7 @@ test('v2 metrics encode to io.containerd.cgroups.v2.Metrics', () => {
     hugetlb: [],
     memory_events: { low: 0n, high: 0n, max: 0n, oom: 1n, oom_kill: 1n },
   } satisfies V2Metrics;
-  const any = encodeMetrics({ version: 2, metrics: m });
+  const any = await encodeMetrics({ version: 2, metrics: m });
   assert.equal(any.type_url, 'io.containerd.cgroups.v2.Metrics');
   const d = io.containerd.cgroups.v2.Metrics.decode(any.value);
   assert.equal(String(d.pids?.limit), '18446744073709551615');

@@ -2,7 +2,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { join } from 'node:path';
-import { ttrpc } from '../../../src/gen/proto.js';
+import { ttrpc } from '../../../src/gen/ttrpc.js';
 import {
   CLOSED_MESSAGE,
   Client,

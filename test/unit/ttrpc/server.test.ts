@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ttrpc } from '../../../src/gen/proto.js';
+import { ttrpc } from '../../../src/gen/ttrpc.js';
 import {
   Client,
   Code,
