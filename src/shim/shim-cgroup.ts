@@ -1,6 +1,6 @@
 // ShimCgroup (runtime option): `start` moves the new daemon into that cgroup, as the reference
 // does. Unified mode: `/sys/fs/cgroup/<path>/cgroup.procs`. Legacy/hybrid: the `cgroup.procs` of
-// `<path>` in every v1 hierarchy where it exists (containerd's cgroups.Load skips the missing ones
+// `<path>` in every mounted v1 hierarchy where it exists (containerd's cgroups.Load skips the missing ones
 // and fails only when it exists in none). The cgroup is never created here.
 // Deliberate difference: the reference reads ShimCgroup only from containerd.runc.v1.Options; we
 // take it from every options type we decode, since 1.6/1.7 clients send linux.runc.CreateOptions
@@ -10,23 +10,6 @@ import { join } from 'node:path';
 import { errorMessage } from '../base/errors.js';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
-
-/** The v1 controllers containerd's cgroups library knows (plus the named systemd hierarchy). */
-const V1_SUBSYSTEMS = new Set([
-  'name=systemd',
-  'hugetlb',
-  'freezer',
-  'pids',
-  'net_cls',
-  'net_prio',
-  'perf_event',
-  'cpuset',
-  'cpu',
-  'cpuacct',
-  'memory',
-  'blkio',
-  'rdma',
-]);
 
 interface CgroupMount {
   mountPoint: string;
@@ -53,8 +36,10 @@ export function shimCgroupProcsFiles(path: string, mountinfo: string): string[] 
   const mounts = cgroupMounts(mountinfo);
   const unified = mounts.some((m) => m.fsType === 'cgroup2' && m.mountPoint === CGROUP_ROOT);
   if (unified) return [join(CGROUP_ROOT, path, 'cgroup.procs')];
+  // Every mounted v1 hierarchy (devices, named ones, any controller): what the mounts say, not a
+  // list of controllers, as containerd's cgroups library loads the path.
   const dirs = mounts
-    .filter((m) => m.fsType === 'cgroup' && m.superOptions.some((o) => V1_SUBSYSTEMS.has(o)))
+    .filter((m) => m.fsType === 'cgroup')
     .map((m) => join(m.mountPoint, path))
     .filter((dir) => existsSync(dir));
   if (dirs.length === 0) throw new Error(`failed to load cgroup ${path}: cgroup deleted`);

@@ -1,5 +1,6 @@
 // The few calls of containerd's gRPC Tasks API (containerd.services.tasks.v1.Tasks) that ctr 1.6
-// has no command for: ResizePty, CloseIO and Update. The requests are tiny, so they are encoded by hand.
+// has no command for: Create (without Start), Wait, ResizePty, CloseIO and Update. The messages
+// are tiny, so they are encoded by hand.
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs/minimal.js';
 
@@ -7,9 +8,17 @@ export interface CallResult {
   /** gRPC status code (0 = OK). */
   code: number;
   message: string;
+  /** The response message, when the call succeeded. */
+  body?: Buffer;
 }
 
-function call(address: string, namespace: string, method: string, body: Uint8Array) {
+function call(
+  address: string,
+  namespace: string,
+  method: string,
+  body: Uint8Array,
+  deadlineMs?: number,
+) {
   const client = new grpc.Client(`unix://${address}`, grpc.credentials.createInsecure());
   const meta = new grpc.Metadata();
   meta.set('containerd-namespace', namespace);
@@ -20,9 +29,14 @@ function call(address: string, namespace: string, method: string, body: Uint8Arr
       (b: Buffer) => b,
       body,
       meta,
-      (err: grpc.ServiceError | null) => {
+      deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs },
+      (err: grpc.ServiceError | null, response?: Buffer) => {
         client.close();
-        resolve(err ? { code: err.code, message: err.details } : { code: 0, message: '' });
+        resolve(
+          err
+            ? { code: err.code, message: err.details }
+            : { code: 0, message: '', ...(response ? { body: response } : {}) },
+        );
       },
     );
   });
@@ -72,4 +86,56 @@ export function updateTask(
   w.uint32((1 << 3) | 2).string(id);
   w.uint32((2 << 3) | 2).bytes(any.finish());
   return call(cd.address, cd.namespace, 'Update', w.finish());
+}
+
+/** The varint field `field` of a message (0 when absent). */
+function varintField(body: Buffer | undefined, field: number): number {
+  if (!body) return 0;
+  const r = protobuf.Reader.create(body);
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    if (tag >>> 3 === field && (tag & 7) === 0) return r.uint32();
+    r.skipType(tag & 7);
+  }
+  return 0;
+}
+
+export interface Mount {
+  type: string;
+  source: string;
+  options: string[];
+}
+
+/**
+ * Tasks.Create{container_id = 1, rootfs = 3} with no stdio: the task is created, not started.
+ * The rootfs mounts are the client's to give (as `ctr` reads them from the snapshotter).
+ */
+export async function createTask(
+  cd: { address: string; namespace: string },
+  id: string,
+  rootfs: Mount[],
+): Promise<CallResult & { pid: number }> {
+  const w = protobuf.Writer.create();
+  w.uint32((1 << 3) | 2).string(id);
+  for (const m of rootfs) {
+    const mount = protobuf.Writer.create();
+    mount.uint32((1 << 3) | 2).string(m.type);
+    mount.uint32((2 << 3) | 2).string(m.source);
+    for (const o of m.options) mount.uint32((4 << 3) | 2).string(o);
+    w.uint32((3 << 3) | 2).bytes(mount.finish());
+  }
+  const r = await call(cd.address, cd.namespace, 'Create', w.finish());
+  return { ...r, pid: varintField(r.body, 2) };
+}
+
+/** Tasks.Wait{container_id = 1}, bounded by `deadlineMs`: its exit status (WaitResponse = 1). */
+export async function waitTask(
+  cd: { address: string; namespace: string },
+  id: string,
+  deadlineMs: number,
+): Promise<CallResult & { exitStatus: number }> {
+  const w = protobuf.Writer.create();
+  w.uint32((1 << 3) | 2).string(id);
+  const r = await call(cd.address, cd.namespace, 'Wait', w.finish(), deadlineMs);
+  return { ...r, exitStatus: varintField(r.body, 1) };
 }

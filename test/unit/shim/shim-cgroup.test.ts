@@ -28,10 +28,10 @@ test('unified mode: one cgroup.procs under /sys/fs/cgroup', () => {
   assert.deepEqual(shimCgroupProcsFiles('/shim/x', info), ['/sys/fs/cgroup/shim/x/cgroup.procs']);
 });
 
-test('v1/hybrid: every known hierarchy where the path exists; none is an error', () => {
+test('v1/hybrid: every mounted v1 hierarchy where the path exists; none is an error', () => {
   const root = mkdtempSync(join(tmpdir(), 'cg-'));
   try {
-    for (const h of ['memory', 'cpu,cpuacct', 'systemd', 'misc']) {
+    for (const h of ['memory', 'cpu,cpuacct', 'systemd', 'misc', 'devices']) {
       mkdirSync(join(root, h, 'shim'), { recursive: true });
     }
     mkdirSync(join(root, 'pids'), { recursive: true }); // path missing here: skipped
@@ -40,13 +40,16 @@ test('v1/hybrid: every known hierarchy where the path exists; none is an error',
       line(41, join(root, 'cpu,cpuacct'), 'cgroup', 'rw,cpu,cpuacct'),
       line(42, join(root, 'systemd'), 'cgroup', 'rw,xattr,name=systemd'),
       line(43, join(root, 'pids'), 'cgroup', 'rw,pids'),
-      line(44, join(root, 'misc'), 'cgroup', 'rw,misc'), // unknown to containerd's library
-      line(45, join(root, 'unified'), 'cgroup2', 'rw'),
+      line(44, join(root, 'misc'), 'cgroup', 'rw,misc'),
+      line(45, join(root, 'devices'), 'cgroup', 'rw,devices'),
+      line(46, join(root, 'unified'), 'cgroup2', 'rw'),
     ].join('\n');
     assert.deepEqual(shimCgroupProcsFiles('/shim', info), [
       join(root, 'memory', 'shim', 'cgroup.procs'),
       join(root, 'cpu,cpuacct', 'shim', 'cgroup.procs'),
       join(root, 'systemd', 'shim', 'cgroup.procs'),
+      join(root, 'misc', 'shim', 'cgroup.procs'),
+      join(root, 'devices', 'shim', 'cgroup.procs'),
     ]);
     assert.throws(
       () => shimCgroupProcsFiles('/absent', info),
