@@ -7,6 +7,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSys(env, exports);
   InitPoll(env, exports);
   InitHandoff(env, exports);
+  InitSplice(env, exports);
   return exports;
 }
 

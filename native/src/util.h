@@ -65,3 +65,4 @@ Napi::Object InitFd(Napi::Env env, Napi::Object exports);
 Napi::Object InitSys(Napi::Env env, Napi::Object exports);
 Napi::Object InitPoll(Napi::Env env, Napi::Object exports);
 Napi::Object InitHandoff(Napi::Env env, Napi::Object exports);
+Napi::Object InitSplice(Napi::Env env, Napi::Object exports);

@@ -17,9 +17,18 @@ import { parseStdioTarget, type Stdio } from './stdio.js';
 import { withTimeout } from '../base/deferred.js';
 import { BinaryLogger, type LoggerContext } from './binary-logger.js';
 import { fdStream, openOutputFifo, openStdinFifo, OwnedFds, safeClose } from './fds.js';
+import { SpliceCopy } from './splice-copy.js';
 
 // Node opens every file with O_CLOEXEC already.
 const { O_WRONLY, O_APPEND, O_CREAT } = constants;
+
+/** Where a container output goes: our FIFO writer fd, or a stream (file://, or a fallback). */
+interface Sink {
+  fd: number;
+  stream?: Writable;
+  /** Copies still writing into it. */
+  users: number;
+}
 
 export interface IoOwner {
   uid: number;
@@ -32,6 +41,8 @@ export class ProcessIO {
   /** fds we own and close at the end (keep-alive ends, FIFO ends not wrapped in a stream). */
   readonly #fds = new OwnedFds();
   #streams: (Socket | Writable)[] = [];
+  /** Running splice copies: stopped before their fds are closed. */
+  readonly #splices = new Set<SpliceCopy>();
   /** Output copies (container → FIFO/file); Delete waits for them. stdin is not waited for. */
   #outputCopies: Promise<void>[] = [];
   #stdinKeepAlive = -1;
@@ -132,15 +143,15 @@ export class ProcessIO {
       }
       targets.push({ fd, writerFd });
     }
-    // One destination stream per distinct writer; with stdout == stderr it ends after both copies.
-    const sinks = new Map<number, { stream: Writable; users: number }>();
+    // One destination per distinct writer; with stdout == stderr it ends after both copies.
+    const sinks = new Map<number, Sink>();
     for (const { writerFd } of targets) {
       const sink = sinks.get(writerFd);
       if (sink) sink.users++;
-      else {
+      else if (sharedFile) {
         this.#fds.release(writerFd);
-        sinks.set(writerFd, { stream: sharedFile ?? this.stream(writerFd, 'write'), users: 1 });
-      }
+        sinks.set(writerFd, { fd: writerFd, stream: sharedFile, users: 1 });
+      } else sinks.set(writerFd, { fd: writerFd, users: 1 });
     }
     for (const { fd, writerFd } of targets) {
       const [pipeRead, pipeWrite] = native.pipe();
@@ -148,15 +159,33 @@ export class ProcessIO {
       this.chown(pipeWrite, owner);
       const sink = sinks.get(writerFd);
       if (!sink) continue;
-      const src = this.stream(pipeRead, 'read');
+      this.#fds.add(pipeRead);
       this.#pendingCopies.push(() => {
-        this.#outputCopies.push(
-          copy(src, sink.stream, false).then(() => {
-            if (--sink.users === 0) sink.stream.end();
-          }),
-        );
+        this.#outputCopies.push(this.copyOutput(pipeRead, sink));
       });
     }
+  }
+
+  /**
+   * Container output into its FIFO with splice (zero-copy), or with a stream copy where the
+   * kernel cannot splice (a file:// destination, or EINVAL); the sink ends after its last copy.
+   */
+  private async copyOutput(src: number, sink: Sink): Promise<void> {
+    let spliced = false;
+    if (sink.stream === undefined) {
+      const splice = new SpliceCopy(src, sink.fd);
+      this.#splices.add(splice);
+      spliced = (await splice.done) !== 'unsupported';
+      this.#splices.delete(splice);
+    }
+    if (spliced) this.#fds.close(src);
+    else {
+      if (sink.stream === undefined) sink.stream = this.stream(this.#fds.release(sink.fd), 'write');
+      await copy(this.stream(this.#fds.release(src), 'read'), sink.stream, false);
+    }
+    if (--sink.users > 0) return;
+    if (sink.stream) sink.stream.end();
+    else this.#fds.close(sink.fd);
   }
 
   private chown(fd: number, owner: IoOwner | undefined): void {
@@ -209,6 +238,8 @@ export class ProcessIO {
     this.#closed = true;
     this.#pendingCopies = [];
     this.closeChildEnds();
+    for (const splice of this.#splices) splice.stop();
+    this.#splices.clear();
     for (const s of this.#streams) s.destroy();
     this.#fds.closeAll();
     this.#stdinKeepAlive = -1;

@@ -68,7 +68,17 @@ export interface NativeBinding {
   sendMessage(sockFd: number, data: Uint8Array, fd: number): void;
   /** One message; null when a non-blocking socket has none yet; empty data and fd -1 at EOF. */
   recvMessage(sockFd: number, maxBytes: number): { data: Buffer; fd: number } | null;
+
+  // Zero-copy output (native/src/splice.cc).
+  /**
+   * Moves up to `max` bytes from `inFd` to `outFd` (one a pipe, both non-blocking): bytes moved,
+   * 0 at the end of input, SPLICE_IN_EMPTY or SPLICE_OUT_FULL; throws EINVAL if not spliceable.
+   */
+  spliceOnce(inFd: number, outFd: number, max: number): number;
 }
+
+export const SPLICE_IN_EMPTY = -1;
+export const SPLICE_OUT_FULL = -2;
 
 /** Credentials of a unix socket's peer at connect time. */
 export interface PeerCred {

@@ -8,11 +8,20 @@ export interface CallResult {
   /** gRPC status code (0 = OK). */
   code: number;
   message: string;
-  /** The response message, when the call succeeded. */
-  body?: Buffer;
 }
 
-function call(
+async function call(
+  address: string,
+  namespace: string,
+  method: string,
+  body: Uint8Array,
+): Promise<CallResult> {
+  const { code, message } = await callWithResponse(address, namespace, method, body);
+  return { code, message };
+}
+
+/** The call, with the response message when it succeeded. */
+function callWithResponse(
   address: string,
   namespace: string,
   method: string,
@@ -22,7 +31,7 @@ function call(
   const client = new grpc.Client(`unix://${address}`, grpc.credentials.createInsecure());
   const meta = new grpc.Metadata();
   meta.set('containerd-namespace', namespace);
-  return new Promise<CallResult>((resolve) => {
+  return new Promise<CallResult & { body?: Buffer }>((resolve) => {
     client.makeUnaryRequest(
       `/containerd.services.tasks.v1.Tasks/${method}`,
       (b: Uint8Array) => Buffer.from(b),
@@ -124,8 +133,8 @@ export async function createTask(
     for (const o of m.options) mount.uint32((4 << 3) | 2).string(o);
     w.uint32((3 << 3) | 2).bytes(mount.finish());
   }
-  const r = await call(cd.address, cd.namespace, 'Create', w.finish());
-  return { ...r, pid: varintField(r.body, 2) };
+  const r = await callWithResponse(cd.address, cd.namespace, 'Create', w.finish());
+  return { code: r.code, message: r.message, pid: varintField(r.body, 2) };
 }
 
 /** Tasks.Wait{container_id = 1}, bounded by `deadlineMs`: its exit status (WaitResponse = 1). */
@@ -136,6 +145,6 @@ export async function waitTask(
 ): Promise<CallResult & { exitStatus: number }> {
   const w = protobuf.Writer.create();
   w.uint32((1 << 3) | 2).string(id);
-  const r = await call(cd.address, cd.namespace, 'Wait', w.finish(), deadlineMs);
-  return { ...r, exitStatus: varintField(r.body, 1) };
+  const r = await callWithResponse(cd.address, cd.namespace, 'Wait', w.finish(), deadlineMs);
+  return { code: r.code, message: r.message, exitStatus: varintField(r.body, 1) };
 }

@@ -1,0 +1,87 @@
+// A container's output pipe copied into a FIFO with splice(2): the bytes never enter Node. Back-
+// pressure is the kernel's: when the FIFO is full (nobody reads), nothing more is taken from the
+// pipe, so the container blocks in write(2) exactly as with a stream copy; no buffer in between.
+import {
+  native,
+  POLL_READABLE,
+  POLL_WRITABLE,
+  SPLICE_IN_EMPTY,
+  SPLICE_OUT_FULL,
+  type FdWatcher,
+} from '../native/index.js';
+import { errorCode } from '../base/errors.js';
+
+/** Bytes per splice call (the kernel moves at most a pipe's worth anyway). */
+const CHUNK = 1 << 20;
+/** Calls before yielding to the event loop, so a flood never starves the shim. */
+const BURST = 64;
+
+export type SpliceEnd = 'eof' | 'error' | 'unsupported';
+
+/**
+ * Copies until `src` ends; neither fd is owned (the caller closes them after `stop()` or the end).
+ * Resolves 'unsupported' at once if the kernel cannot splice these fds (nothing was moved).
+ */
+export class SpliceCopy {
+  readonly done: Promise<SpliceEnd>;
+  #resolve!: (end: SpliceEnd) => void;
+  #srcWatch: FdWatcher;
+  #dstWatch: FdWatcher;
+  #moved = false;
+  #stopped = false;
+
+  constructor(
+    private readonly src: number,
+    private readonly dst: number,
+  ) {
+    this.done = new Promise((resolve) => (this.#resolve = resolve));
+    native.setNonBlocking(src, true);
+    this.#srcWatch = new native.FdWatcher(src, () => {
+      this.#srcWatch.start(0);
+      this.pump();
+    });
+    this.#dstWatch = new native.FdWatcher(dst, () => {
+      this.#dstWatch.start(0);
+      this.pump();
+    });
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.#stopped) return;
+    for (let i = 0; i < BURST; i++) {
+      let n: number;
+      try {
+        n = native.spliceOnce(this.src, this.dst, CHUNK);
+      } catch (err) {
+        this.finish(!this.#moved && errorCode(err) === 'EINVAL' ? 'unsupported' : 'error');
+        return;
+      }
+      if (n > 0) {
+        this.#moved = true;
+        continue;
+      }
+      if (n === 0) this.finish('eof');
+      else if (n === SPLICE_IN_EMPTY) this.#srcWatch.start(POLL_READABLE);
+      else if (n === SPLICE_OUT_FULL) this.#dstWatch.start(POLL_WRITABLE);
+      return;
+    }
+    setImmediate(() => {
+      this.pump();
+    });
+  }
+
+  private finish(end: SpliceEnd): void {
+    this.#resolve(end);
+    this.stop();
+  }
+
+  /** Stops watching (before the fds are closed); the copy ends where it is. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#srcWatch.close();
+    this.#dstWatch.close();
+    this.#resolve('error');
+  }
+}

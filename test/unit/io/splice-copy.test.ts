@@ -1,0 +1,81 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readSync, writeSync } from 'node:fs';
+import { EFD_NONBLOCK, native } from '../../../src/native/index.js';
+import { SpliceCopy } from '../../../src/io/splice-copy.js';
+
+const drain = (fd: number): Buffer => {
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(65536);
+  for (;;) {
+    let n = 0;
+    try {
+      n = readSync(fd, buf);
+    } catch {
+      break; // EAGAIN: empty
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+  return Buffer.concat(chunks);
+};
+
+test('bytes move pipe to pipe until the end of input, exactly', async () => {
+  const [srcR, srcW] = native.pipe();
+  const [dstR, dstW] = native.pipe();
+  native.setNonBlocking(dstW, true);
+  native.setNonBlocking(dstR, true);
+  try {
+    const copy = new SpliceCopy(srcR, dstW);
+    const data = Buffer.from('hello, splice\n');
+    writeSync(srcW, data);
+    native.closeFd(srcW);
+    assert.equal(await copy.done, 'eof');
+    assert.deepEqual(drain(dstR), data);
+  } finally {
+    for (const fd of [srcR, dstR, dstW]) native.closeFd(fd);
+  }
+});
+
+test('a full destination stops the copy; reading it resumes the copy, nothing lost', async () => {
+  const [srcR, srcW] = native.pipe();
+  const [dstR, dstW] = native.pipe();
+  for (const fd of [srcW, dstR, dstW]) native.setNonBlocking(fd, true);
+  try {
+    const copy = new SpliceCopy(srcR, dstW);
+    // 64 KiB fill the destination pipe; the next 64 KiB must stay in the source pipe.
+    const total = 128 * 1024;
+    let written = 0;
+    const chunk = Buffer.alloc(4096, 7);
+    while (written < total) {
+      try {
+        written += writeSync(srcW, chunk);
+      } catch {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    let received = drain(dstR).length;
+    assert.ok(received <= 65536, `the destination holds at most its capacity: ${String(received)}`);
+    native.closeFd(srcW);
+    while (received < total) {
+      await new Promise((r) => setTimeout(r, 10));
+      received += drain(dstR).length;
+    }
+    assert.equal(await copy.done, 'eof');
+    assert.equal(received, total);
+  } finally {
+    for (const fd of [srcR, dstR, dstW]) native.closeFd(fd);
+  }
+});
+
+test('fds the kernel cannot splice are reported, so the caller can copy another way', async () => {
+  const efd = native.eventfd(1, EFD_NONBLOCK);
+  const [dstR, dstW] = native.pipe();
+  try {
+    const copy = new SpliceCopy(efd, dstW);
+    assert.equal(await copy.done, 'unsupported');
+  } finally {
+    for (const fd of [efd, dstR, dstW]) native.closeFd(fd);
+  }
+});
