@@ -8,7 +8,7 @@ const drain = (fd: number): Buffer => {
   const chunks: Buffer[] = [];
   const buf = Buffer.alloc(65536);
   for (;;) {
-    let n = 0;
+    let n: number;
     try {
       n = readSync(fd, buf);
     } catch {
