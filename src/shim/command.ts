@@ -66,7 +66,10 @@ async function runAction(
   }
   if (flags.info) {
     const { infoAction } = await import('./info.js');
-    return answer(0, infoAction(await inv.readStdin()));
+    return answer(
+      0,
+      await infoAction(await inv.readStdin(), { env: inv.env, monitor: services.monitor }),
+    );
   }
   if (flags.namespace === '') return answer(1, '', 'shim namespace cannot be empty\n');
   switch (flags.action) {

@@ -218,7 +218,7 @@ async function cpuPerLifecycle(): Promise<Record<Name, number>> {
 async function stdoutMiBps(cd: Containerd, image: string, name: Name): Promise<number> {
   const t0 = process.hrtime.bigint();
   const child = execa(
-    'ctr',
+    cd.ctrPath,
     [
       '--address',
       cd.address,
@@ -243,7 +243,7 @@ function ttyMiBps(cd: Containerd, image: string, name: Name): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const term = spawnPty(
-      'ctr',
+      cd.ctrPath,
       [
         '--address',
         cd.address,

@@ -1,7 +1,7 @@
 // A private containerd for tests: its own root, state, sockets and config under a temp dir, with
 // our bin/ first on its PATH so it finds containerd-shim-tsshim-v2. Never the system instance.
 import { mkdtempSync, openSync, rmSync, writeFileSync, closeSync, readFileSync } from 'node:fs';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,49 @@ import { native } from '../../src/native/index.js';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Debian's 1.6.20 (the system's binaries), or containerd's own release builds kept as test tools. */
+export type ContainerdVersion = '1.6' | '1.7' | '2.1';
+
+/** The test tools' folder: SHIM_TEST_TOOLS, else next to the repository. */
+const TEST_TOOLS = process.env['SHIM_TEST_TOOLS'] ?? join(REPO, '../shared/test-tools');
+
+/** The bin dir of a containerd version (its containerd, ctr and reference shim); '' for Debian's. */
+export function containerdBin(version: ContainerdVersion): string {
+  if (version === '1.6') return '';
+  const r = spawnSync(join(TEST_TOOLS, 'use.sh'), [version], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    throw new Error(`containerd ${version}: test tools not found in ${TEST_TOOLS}: ${r.stderr}`);
+  }
+  return r.stdout.trim();
+}
+
+/** The version a suite runs against: SHIM_TEST_CONTAINERD, default Debian's 1.6. */
+export function defaultVersion(): ContainerdVersion {
+  const v = process.env['SHIM_TEST_CONTAINERD'] ?? '1.6';
+  if (v !== '1.6' && v !== '1.7' && v !== '2.1') throw new Error(`SHIM_TEST_CONTAINERD=${v}?`);
+  return v;
+}
+
+/** containerd's config: version 2 for 1.x, version 3 (CRI split in two plugins) for 2.x. */
+function configText(version: ContainerdVersion, p: Record<string, string>): string {
+  const cri = version === '2.1' ? 'io.containerd.cri.v1.runtime' : 'io.containerd.grpc.v1.cri';
+  return `version = ${version === '2.1' ? '3' : '2'}
+root = "${p['root'] ?? ''}"
+state = "${p['state'] ?? ''}"
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"]
+[grpc]
+  address = "${p['address'] ?? ''}"
+[ttrpc]
+  address = "${p['ttrpcAddress'] ?? ''}"
+[plugins."${cri}"]
+  restrict_oom_score_adj = true
+[plugins."${cri}".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+[plugins."${cri}".containerd.runtimes.ts]
+  runtime_type = "io.containerd.tsshim.v2"
+`;
+}
 
 export interface CtrResult {
   stdout: string;
@@ -25,6 +68,9 @@ export interface Containerd {
   ttrpcAddress: string;
   namespace: string;
   readonly pid: number;
+  readonly version: ContainerdVersion;
+  /** That version's ctr, for tests that run it themselves. */
+  readonly ctrPath: string;
   ctr(
     args: string[],
     opts?: { input?: string; timeoutMs?: number; reject?: boolean },
@@ -51,55 +97,42 @@ export async function startContainerd(
     extraFds?: (number | 'ignore')[];
     /** Where containerd finds our shim binaries (default: the repository's bin/). */
     binDir?: string;
+    /** Which containerd (default: SHIM_TEST_CONTAINERD, else Debian's 1.6). */
+    version?: ContainerdVersion;
   } = {},
 ): Promise<Containerd> {
   let binDir = opts.binDir ?? join(REPO, 'bin');
+  const version = opts.version ?? defaultVersion();
+  // That version's containerd, ctr and reference shim (the oracle) come first on PATH.
+  const toolBin = containerdBin(version);
+  const containerdExe = toolBin === '' ? '/usr/bin/containerd' : join(toolBin, 'containerd');
+  const ctrExe = toolBin === '' ? 'ctr' : join(toolBin, 'ctr');
+  const pathFor = (): string => [binDir, ...(toolBin ? [toolBin] : []), SYSTEM_PATH].join(':');
   const dir = mkdtempSync('/tmp/ctd-');
   const root = join(dir, 'root');
   const state = join(dir, 'state');
   const address = join(dir, 'c.sock');
   const ttrpcAddress = `${address}.ttrpc`;
   const config = join(dir, 'config.toml');
-  writeFileSync(
-    config,
-    `version = 2
-root = "${root}"
-state = "${state}"
-disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"]
-[grpc]
-  address = "${address}"
-[ttrpc]
-  address = "${ttrpcAddress}"
-[plugins."io.containerd.grpc.v1.cri"]
-  restrict_oom_score_adj = true
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-  runtime_type = "io.containerd.runc.v2"
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.ts]
-  runtime_type = "io.containerd.tsshim.v2"
-`,
-  );
+  writeFileSync(config, configText(version, { root, state, address, ttrpcAddress }));
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
     const logFd = openSync(join(dir, 'containerd.log'), 'a');
-    child = spawn(
-      '/usr/bin/containerd',
-      ['--config', config, '--log-level', opts.logLevel ?? 'debug'],
-      {
-        env: {
-          ...process.env,
-          // Our warm process leaves soon after the last shim, so stop() can check for leftovers.
-          TSSHIM_WARM_LINGER_SECONDS: '1',
-          // SHIM_TEST_GROUPING runs a suite with another default grouping mode for our shim.
-          ...(process.env['SHIM_TEST_GROUPING']
-            ? { TSSHIM_GROUPING: process.env['SHIM_TEST_GROUPING'] }
-            : {}),
-          ...opts.env,
-          PATH: `${binDir}:${SYSTEM_PATH}`,
-        },
-        stdio: ['ignore', logFd, logFd, ...(opts.extraFds ?? [])],
-        cwd: '/',
+    child = spawn(containerdExe, ['--config', config, '--log-level', opts.logLevel ?? 'debug'], {
+      env: {
+        ...process.env,
+        // Our warm process leaves soon after the last shim, so stop() can check for leftovers.
+        TSSHIM_WARM_LINGER_SECONDS: '1',
+        // SHIM_TEST_GROUPING runs a suite with another default grouping mode for our shim.
+        ...(process.env['SHIM_TEST_GROUPING']
+          ? { TSSHIM_GROUPING: process.env['SHIM_TEST_GROUPING'] }
+          : {}),
+        ...opts.env,
+        PATH: pathFor(),
       },
-    );
+      stdio: ['ignore', logFd, logFd, ...(opts.extraFds ?? [])],
+      cwd: '/',
+    });
     closeSync(logFd);
     await waitFor(() => canConnect(address), 20000, 50);
   };
@@ -120,11 +153,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     address,
     ttrpcAddress,
     namespace,
+    version,
+    ctrPath: ctrExe,
     get pid() {
       return child?.pid ?? 0;
     },
     async ctr(args, opts) {
-      const r = await execa('ctr', ['--address', address, '--namespace', namespace, ...args], {
+      const r = await execa(ctrExe, ['--address', address, '--namespace', namespace, ...args], {
         input: opts?.input ?? '',
         timeout: opts?.timeoutMs ?? 60000,
         reject: opts?.reject ?? true,

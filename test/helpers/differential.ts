@@ -63,7 +63,7 @@ export class Harness {
   /** A long-running `ctr` (attached run, exec) whose result the scenario awaits later. */
   async ctrBackground(args: string[]): Promise<CtrResult> {
     const r = await execa(
-      'ctr',
+      this.cd.ctrPath,
       ['--address', this.cd.address, '--namespace', this.cd.namespace, ...args],
       { reject: false },
     );

@@ -105,7 +105,7 @@ export async function ensureBusyboxImage(
     await buildArchive(tmp);
     await execa('mv', [tmp, archive]);
   }
-  await execa('ctr', [
+  await execa(cd.ctrPath, [
     '--address',
     cd.address,
     '--namespace',

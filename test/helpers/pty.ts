@@ -23,13 +23,17 @@ export function ctrInTerminal(
   args: string[],
   size: { cols: number; rows: number } = { cols: 80, rows: 24 },
 ): TerminalSession {
-  const term: IPty = spawn('ctr', ['--address', cd.address, '--namespace', cd.namespace, ...args], {
-    name: 'xterm',
-    cols: size.cols,
-    rows: size.rows,
-    cwd: '/',
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', TERM: 'xterm' },
-  });
+  const term: IPty = spawn(
+    cd.ctrPath,
+    ['--address', cd.address, '--namespace', cd.namespace, ...args],
+    {
+      name: 'xterm',
+      cols: size.cols,
+      rows: size.rows,
+      cwd: '/',
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', TERM: 'xterm' },
+    },
+  );
   let output = '';
   let exitCode: number | undefined;
   term.onData((d) => {

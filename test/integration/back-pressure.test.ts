@@ -76,7 +76,7 @@ test('a flooding container nobody reads blocks; the shim does not buffer; a read
         peakRss = Math.max(peakRss, rssKiB(shim));
       }, 100);
       const attach = execa(
-        'ctr',
+        h.cd.ctrPath,
         ['--address', h.cd.address, '--namespace', h.cd.namespace, 'task', 'attach', id],
         { reject: false, stdin: 'ignore', buffer: false },
       );

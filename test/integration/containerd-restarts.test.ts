@@ -196,7 +196,7 @@ test('exits during repeated containerd kill -9 / restart arrive exactly once', a
       const marker = `/go-${execId}`;
       pendingExecs.push(
         execa(
-          'ctr',
+          h.cd.ctrPath,
           [
             '--address',
             h.cd.address,
@@ -268,7 +268,7 @@ test('exits during repeated containerd kill -9 / restart arrive exactly once', a
   }
 
   // A reader that reattaches gets the output that follows.
-  const attach = execa('ctr', ['--address', h.cd.address, 'task', 'attach', ticker], {
+  const attach = execa(h.cd.ctrPath, ['--address', h.cd.address, 'task', 'attach', ticker], {
     reject: false,
     stdin: 'ignore',
   });

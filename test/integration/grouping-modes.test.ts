@@ -22,7 +22,7 @@ async function ctr(
   ns: string,
   args: string[],
 ): Promise<{ stdout: string; stderr: string; exitCode: number }> {
-  const r = await execa('ctr', ['--address', cd.address, '--namespace', ns, ...args], {
+  const r = await execa(cd.ctrPath, ['--address', cd.address, '--namespace', ns, ...args], {
     reject: false,
   });
   return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };

@@ -520,7 +520,7 @@ const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest(
 /** `ctr` with its stdout and stderr as raw bytes. */
 async function ctrBytes(args: string[]): Promise<{ code: number; out: Buffer; err: Buffer }> {
   const r = await execa(
-    'ctr',
+    h.cd.ctrPath,
     ['--address', h.cd.address, '--namespace', h.cd.namespace, ...args],
     { reject: false, encoding: 'buffer', stripFinalNewline: false, input: '' },
   );
