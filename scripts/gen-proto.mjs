@@ -42,6 +42,7 @@ const MODULES = {
     'containerd/runc/v1/runc.proto',
     'containerd/linux/runc/runc.proto',
     'runtimeoptions/v1/api.proto',
+    'containerd/runtime/bootstrap/v1/bootstrap.proto',
   ],
   types: ['containerd/types/types.proto', 'containerd/types/task.proto'],
   task: ['containerd/task/v2/shim.proto', 'containerd/task/v3/shim.proto'],

@@ -233,6 +233,115 @@ export namespace containerd {
             }
         }
     }
+
+    namespace runtime {
+
+        namespace bootstrap {
+
+            namespace v1 {
+
+                enum LogLevel {
+                    INFO = 0,
+                    TRACE = -8,
+                    DEBUG = -4,
+                    WARN = 4,
+                    ERROR = 8,
+                    FATAL = 10,
+                    PANIC = 12
+                }
+
+                interface IExtension extends containerd.runtime.bootstrap.v1.Extension.$Properties {
+                }
+
+                class Extension {
+                    constructor(properties?: containerd.runtime.bootstrap.v1.Extension.$Properties);
+                    $unknowns?: Uint8Array[];
+                    value?: (google.protobuf.Any.$Properties|null);
+                    static create(properties: containerd.runtime.bootstrap.v1.Extension.$Shape): containerd.runtime.bootstrap.v1.Extension & containerd.runtime.bootstrap.v1.Extension.$Shape;
+                    static create(properties?: containerd.runtime.bootstrap.v1.Extension.$Properties): containerd.runtime.bootstrap.v1.Extension;
+                    static encode(message: containerd.runtime.bootstrap.v1.Extension.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.runtime.bootstrap.v1.Extension & containerd.runtime.bootstrap.v1.Extension.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace Extension {
+                    interface $Properties {
+                        value?: (google.protobuf.Any.$Properties|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = containerd.runtime.bootstrap.v1.Extension.$Properties;
+                }
+
+                interface IBootstrapParams extends containerd.runtime.bootstrap.v1.BootstrapParams.$Properties {
+                }
+
+                class BootstrapParams {
+                    constructor(properties?: containerd.runtime.bootstrap.v1.BootstrapParams.$Properties);
+                    $unknowns?: Uint8Array[];
+                    instance_id: string;
+                    namespace: string;
+                    log_level: containerd.runtime.bootstrap.v1.LogLevel;
+                    containerd_version: string;
+                    containerd_ttrpc_address: string;
+                    containerd_grpc_address: string;
+                    containerd_binary: string;
+                    extensions: containerd.runtime.bootstrap.v1.Extension.$Properties[];
+                    socket_dir?: (string|null);
+                    static create(properties: containerd.runtime.bootstrap.v1.BootstrapParams.$Shape): containerd.runtime.bootstrap.v1.BootstrapParams & containerd.runtime.bootstrap.v1.BootstrapParams.$Shape;
+                    static create(properties?: containerd.runtime.bootstrap.v1.BootstrapParams.$Properties): containerd.runtime.bootstrap.v1.BootstrapParams;
+                    static encode(message: containerd.runtime.bootstrap.v1.BootstrapParams.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.runtime.bootstrap.v1.BootstrapParams & containerd.runtime.bootstrap.v1.BootstrapParams.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace BootstrapParams {
+                    interface $Properties {
+                        instance_id?: (string|null);
+                        namespace?: (string|null);
+                        log_level?: (containerd.runtime.bootstrap.v1.LogLevel|null);
+                        containerd_version?: (string|null);
+                        containerd_ttrpc_address?: (string|null);
+                        containerd_grpc_address?: (string|null);
+                        containerd_binary?: (string|null);
+                        extensions?: (containerd.runtime.bootstrap.v1.Extension.$Properties[]|null);
+                        socket_dir?: (string|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = containerd.runtime.bootstrap.v1.BootstrapParams.$Properties;
+                }
+
+                interface IBootstrapResult extends containerd.runtime.bootstrap.v1.BootstrapResult.$Properties {
+                }
+
+                class BootstrapResult {
+                    constructor(properties?: containerd.runtime.bootstrap.v1.BootstrapResult.$Properties);
+                    $unknowns?: Uint8Array[];
+                    version: number;
+                    address: string;
+                    protocol: string;
+                    capabilities: number[];
+                    metadata: { [k: string]: string };
+                    static create(properties: containerd.runtime.bootstrap.v1.BootstrapResult.$Shape): containerd.runtime.bootstrap.v1.BootstrapResult & containerd.runtime.bootstrap.v1.BootstrapResult.$Shape;
+                    static create(properties?: containerd.runtime.bootstrap.v1.BootstrapResult.$Properties): containerd.runtime.bootstrap.v1.BootstrapResult;
+                    static encode(message: containerd.runtime.bootstrap.v1.BootstrapResult.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+                    static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): containerd.runtime.bootstrap.v1.BootstrapResult & containerd.runtime.bootstrap.v1.BootstrapResult.$Shape;
+                    static getTypeUrl(prefix?: string): string;
+                }
+
+                namespace BootstrapResult {
+                    interface $Properties {
+                        version?: (number|null);
+                        address?: (string|null);
+                        protocol?: (string|null);
+                        capabilities?: (number[]|null);
+                        metadata?: ({ [k: string]: string }|null);
+                        $unknowns?: Uint8Array[];
+                    }
+                    type $Shape = containerd.runtime.bootstrap.v1.BootstrapResult.$Properties;
+                }
+            }
+        }
+    }
 }
 
 export namespace runtimeoptions {
@@ -263,6 +372,36 @@ export namespace runtimeoptions {
                 $unknowns?: Uint8Array[];
             }
             type $Shape = runtimeoptions.v1.Options.$Properties;
+        }
+    }
+}
+
+export namespace google {
+
+    namespace protobuf {
+
+        interface IAny extends google.protobuf.Any.$Properties {
+        }
+
+        class Any {
+            constructor(properties?: google.protobuf.Any.$Properties);
+            $unknowns?: Uint8Array[];
+            type_url: string;
+            value: Uint8Array;
+            static create(properties: google.protobuf.Any.$Shape): google.protobuf.Any & google.protobuf.Any.$Shape;
+            static create(properties?: google.protobuf.Any.$Properties): google.protobuf.Any;
+            static encode(message: google.protobuf.Any.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): google.protobuf.Any & google.protobuf.Any.$Shape;
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Any {
+            interface $Properties {
+                type_url?: (string|null);
+                value?: (Uint8Array|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = google.protobuf.Any.$Properties;
         }
     }
 }

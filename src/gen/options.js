@@ -1110,6 +1110,498 @@ export const containerd = $root.containerd = (() => {
         return linux;
     })();
 
+    containerd.runtime = (function() {
+
+        const runtime = {};
+
+        runtime.bootstrap = (function() {
+
+            const bootstrap = {};
+
+            bootstrap.v1 = (function() {
+
+                const v1 = {};
+
+                v1.LogLevel = (function() {
+                    const valuesById = $Object.create(null), values = $Object.create(valuesById);
+                    values[valuesById[0] = "INFO"] = 0;
+                    values[valuesById[-8] = "TRACE"] = -8;
+                    values[valuesById[-4] = "DEBUG"] = -4;
+                    values[valuesById[4] = "WARN"] = 4;
+                    values[valuesById[8] = "ERROR"] = 8;
+                    values[valuesById[10] = "FATAL"] = 10;
+                    values[valuesById[12] = "PANIC"] = 12;
+                    return values;
+                })();
+
+                v1.Extension = (function() {
+
+                    const Extension = function (properties) {
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    Extension.prototype.value = null;
+
+                    Extension.create = function(properties) {
+                        return new Extension(properties);
+                    };
+
+                    Extension.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.value != null && $Object.hasOwnProperty.call(message, "value"))
+                            $root.google.protobuf.Any.encode(message.value, writer.uint32(10).fork(), _depth + 1).ldelim();
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    Extension.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.containerd.runtime.bootstrap.v1.Extension();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.value = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.value);
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    Extension.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/containerd.runtime.bootstrap.v1.Extension";
+                    };
+
+                    return Extension;
+                })();
+
+                v1.BootstrapParams = (function() {
+
+                    const BootstrapParams = function (properties) {
+                        this.extensions = [];
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    BootstrapParams.prototype.instance_id = "";
+                    BootstrapParams.prototype.namespace = "";
+                    BootstrapParams.prototype.log_level = 0;
+                    BootstrapParams.prototype.containerd_version = "";
+                    BootstrapParams.prototype.containerd_ttrpc_address = "";
+                    BootstrapParams.prototype.containerd_grpc_address = "";
+                    BootstrapParams.prototype.containerd_binary = "";
+                    BootstrapParams.prototype.extensions = $util.emptyArray;
+                    BootstrapParams.prototype.socket_dir = null;
+
+                    let $oneOfFields;
+
+                    // Virtual OneOf for proto3 optional field
+                    $Object.defineProperty(BootstrapParams.prototype, "_socket_dir", {
+                        get: $util.oneOfGetter($oneOfFields = ["socket_dir"]),
+                        set: $util.oneOfSetter($oneOfFields)
+                    });
+
+                    BootstrapParams.create = function(properties) {
+                        return new BootstrapParams(properties);
+                    };
+
+                    BootstrapParams.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.instance_id != null && $Object.hasOwnProperty.call(message, "instance_id") && message.instance_id !== "")
+                            writer.uint32(10).string(message.instance_id);
+                        if (message.namespace != null && $Object.hasOwnProperty.call(message, "namespace") && message.namespace !== "")
+                            writer.uint32(18).string(message.namespace);
+                        if (message.log_level != null && $Object.hasOwnProperty.call(message, "log_level") && message.log_level !== 0)
+                            writer.uint32(24).int32(message.log_level);
+                        if (message.containerd_version != null && $Object.hasOwnProperty.call(message, "containerd_version") && message.containerd_version !== "")
+                            writer.uint32(34).string(message.containerd_version);
+                        if (message.containerd_ttrpc_address != null && $Object.hasOwnProperty.call(message, "containerd_ttrpc_address") && message.containerd_ttrpc_address !== "")
+                            writer.uint32(42).string(message.containerd_ttrpc_address);
+                        if (message.containerd_grpc_address != null && $Object.hasOwnProperty.call(message, "containerd_grpc_address") && message.containerd_grpc_address !== "")
+                            writer.uint32(50).string(message.containerd_grpc_address);
+                        if (message.containerd_binary != null && $Object.hasOwnProperty.call(message, "containerd_binary") && message.containerd_binary !== "")
+                            writer.uint32(58).string(message.containerd_binary);
+                        if (message.extensions != null && message.extensions.length)
+                            for (let i = 0; i < message.extensions.length; ++i)
+                                $root.containerd.runtime.bootstrap.v1.Extension.encode(message.extensions[i], writer.uint32(66).fork(), _depth + 1).ldelim();
+                        if (message.socket_dir != null && $Object.hasOwnProperty.call(message, "socket_dir"))
+                            writer.uint32(74).string(message.socket_dir);
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    BootstrapParams.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.containerd.runtime.bootstrap.v1.BootstrapParams();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if ((value = reader.stringVerify()).length)
+                                        message.instance_id = value;
+                                    else
+                                        delete message.instance_id;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if ((value = reader.stringVerify()).length)
+                                        message.namespace = value;
+                                    else
+                                        delete message.namespace;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (value = reader.int32())
+                                        message.log_level = value;
+                                    else
+                                        delete message.log_level;
+                                    continue;
+                                }
+                            case 4: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if ((value = reader.stringVerify()).length)
+                                        message.containerd_version = value;
+                                    else
+                                        delete message.containerd_version;
+                                    continue;
+                                }
+                            case 5: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if ((value = reader.stringVerify()).length)
+                                        message.containerd_ttrpc_address = value;
+                                    else
+                                        delete message.containerd_ttrpc_address;
+                                    continue;
+                                }
+                            case 6: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if ((value = reader.stringVerify()).length)
+                                        message.containerd_grpc_address = value;
+                                    else
+                                        delete message.containerd_grpc_address;
+                                    continue;
+                                }
+                            case 7: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if ((value = reader.stringVerify()).length)
+                                        message.containerd_binary = value;
+                                    else
+                                        delete message.containerd_binary;
+                                    continue;
+                                }
+                            case 8: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if (!(message.extensions && message.extensions.length))
+                                        message.extensions = [];
+                                    message.extensions.push($root.containerd.runtime.bootstrap.v1.Extension.decode(reader, reader.size(), $undefined, _depth + 1));
+                                    continue;
+                                }
+                            case 9: {
+                                    if (wireType !== 2)
+                                        break;
+                                    message.socket_dir = reader.stringVerify();
+                                    message._socket_dir = "socket_dir";
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    BootstrapParams.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/containerd.runtime.bootstrap.v1.BootstrapParams";
+                    };
+
+                    return BootstrapParams;
+                })();
+
+                v1.BootstrapResult = (function() {
+
+                    const BootstrapResult = function (properties) {
+                        this.capabilities = [];
+                        this.metadata = {};
+                        if (properties)
+                            for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                                if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                    this[keys[i]] = properties[keys[i]];
+                    };
+
+                    BootstrapResult.prototype.version = 0;
+                    BootstrapResult.prototype.address = "";
+                    BootstrapResult.prototype.protocol = "";
+                    BootstrapResult.prototype.capabilities = $util.emptyArray;
+                    BootstrapResult.prototype.metadata = $util.emptyObject;
+
+                    BootstrapResult.create = function(properties) {
+                        return new BootstrapResult(properties);
+                    };
+
+                    BootstrapResult.encode = function (message, writer, _depth) {
+                        if (!writer)
+                            writer = $Writer.create();
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $util.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        if (message.version != null && $Object.hasOwnProperty.call(message, "version") && message.version !== 0)
+                            writer.uint32(8).int32(message.version);
+                        if (message.address != null && $Object.hasOwnProperty.call(message, "address") && message.address !== "")
+                            writer.uint32(18).string(message.address);
+                        if (message.protocol != null && $Object.hasOwnProperty.call(message, "protocol") && message.protocol !== "")
+                            writer.uint32(26).string(message.protocol);
+                        if (message.capabilities != null && message.capabilities.length)
+                            writer.uint32(34).int32s(message.capabilities);
+                        if (message.metadata != null && $Object.hasOwnProperty.call(message, "metadata"))
+                            for (let keys = $Object.keys(message.metadata), i = 0; i < keys.length; ++i)
+                                writer.uint32(42).fork().uint32(10).string(keys[i]).uint32(18).string(message.metadata[keys[i]]).ldelim();
+                        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                            for (let i = 0; i < message.$unknowns.length; ++i)
+                                writer.raw(message.$unknowns[i]);
+                        return writer;
+                    };
+
+                    BootstrapResult.decode = function (reader, length, _end, _depth, _target) {
+                        if (!(reader instanceof $Reader))
+                            reader = $Reader.create(reader);
+                        if (_depth === $undefined)
+                            _depth = 0;
+                        if (_depth > $Reader.recursionLimit)
+                            throw $Error("max depth exceeded");
+                        let end, message, key, value;
+                        if (length === $undefined)
+                            end = reader.len;
+                        else {
+                            end = reader.pos + length;
+                            if (end > reader.len)
+                                throw $RangeError("index out of range");
+                            length = reader.len;
+                            reader.len = end;
+                        }
+                        message = _target || new $root.containerd.runtime.bootstrap.v1.BootstrapResult();
+                        while (reader.pos < end) {
+                            let start = reader.pos;
+                            let tag = reader.tag();
+                            if (tag === _end) {
+                                _end = $undefined;
+                                break;
+                            }
+                            let wireType = tag & 7;
+                            switch (tag >>>= 3) {
+                            case 1: {
+                                    if (wireType !== 0)
+                                        break;
+                                    if (value = reader.int32())
+                                        message.version = value;
+                                    else
+                                        delete message.version;
+                                    continue;
+                                }
+                            case 2: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if ((value = reader.stringVerify()).length)
+                                        message.address = value;
+                                    else
+                                        delete message.address;
+                                    continue;
+                                }
+                            case 3: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if ((value = reader.stringVerify()).length)
+                                        message.protocol = value;
+                                    else
+                                        delete message.protocol;
+                                    continue;
+                                }
+                            case 4: {
+                                    if (wireType === 2) {
+                                        if (!(message.capabilities && message.capabilities.length))
+                                            message.capabilities = [];
+                                        reader.int32s(message.capabilities);
+                                        continue;
+                                    }
+                                    if (wireType !== 0)
+                                        break;
+                                    if (!(message.capabilities && message.capabilities.length))
+                                        message.capabilities = [];
+                                    message.capabilities.push(reader.int32());
+                                    continue;
+                                }
+                            case 5: {
+                                    if (wireType !== 2)
+                                        break;
+                                    if (message.metadata === $util.emptyObject)
+                                        message.metadata = {};
+                                    let end2 = reader.size() + reader.pos;
+                                    if (end2 > reader.len)
+                                        throw $RangeError("index out of range");
+                                    reader.len = end2;
+                                    key = "";
+                                    value = "";
+                                    while (reader.pos < end2) {
+                                        let tag2 = reader.tag();
+                                        wireType = tag2 & 7;
+                                        switch (tag2 >>>= 3) {
+                                        case 1:
+                                            if (wireType !== 2)
+                                                break;
+                                            key = reader.stringVerify();
+                                            continue;
+                                        case 2:
+                                            if (wireType !== 2)
+                                                break;
+                                            value = reader.stringVerify();
+                                            continue;
+                                        }
+                                        reader.skipType(wireType, _depth, tag2);
+                                    }
+                                    if (reader.pos !== end2)
+                                        throw $RangeError("index out of range");
+                                    reader.len = end;
+                                    if (key === "__proto__")
+                                        $util.makeProp(message.metadata, key);
+                                    message.metadata[key] = value;
+                                    continue;
+                                }
+                            }
+                            reader.skipType(wireType, _depth, tag);
+                            if (!reader.discardUnknown) {
+                                $util.makeProp(message, "$unknowns", false);
+                                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                            }
+                        }
+                        if (length !== $undefined) {
+                            if (reader.pos !== end)
+                                throw $RangeError("index out of range");
+                            reader.len = length;
+                        }
+                        if (_end !== $undefined)
+                            throw $Error("missing end group");
+                        return message;
+                    };
+
+                    BootstrapResult.getTypeUrl = function(prefix) {
+                        if (prefix === $undefined)
+                            prefix = "type.googleapis.com";
+                        return prefix + "/containerd.runtime.bootstrap.v1.BootstrapResult";
+                    };
+
+                    return BootstrapResult;
+                })();
+
+                return v1;
+            })();
+
+            return bootstrap;
+        })();
+
+        return runtime;
+    })();
+
     return containerd;
 })();
 
@@ -1241,6 +1733,124 @@ export const runtimeoptions = $root.runtimeoptions = (() => {
     })();
 
     return runtimeoptions;
+})();
+
+export const google = $root.google = (() => {
+
+    const google = {};
+
+    google.protobuf = (function() {
+
+        const protobuf = {};
+
+        protobuf.Any = (function() {
+
+            const Any = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            Any.prototype.type_url = "";
+            Any.prototype.value = $util.newBuffer([]);
+
+            Any.create = function(properties) {
+                return new Any(properties);
+            };
+
+            Any.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.type_url != null && $Object.hasOwnProperty.call(message, "type_url") && message.type_url !== "")
+                    writer.uint32(10).string(message.type_url);
+                if (message.value != null && $Object.hasOwnProperty.call(message, "value") && message.value.length)
+                    writer.uint32(18).bytes(message.value);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            Any.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.google.protobuf.Any();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.type_url = value;
+                            else
+                                delete message.type_url;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.value = value;
+                            else
+                                delete message.value;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            Any.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/google.protobuf.Any";
+            };
+
+            return Any;
+        })();
+
+        return protobuf;
+    })();
+
+    return google;
 })();
 
 export {

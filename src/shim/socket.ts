@@ -11,11 +11,21 @@ export const UNIX_PREFIX = 'unix://';
 /** Longest socket path we accept (sun_path is 108 bytes incl. NUL; the reference checks 106). */
 export const MAX_SOCKET_PATH = 106;
 
-export function socketAddress(grpcAddress: string, namespace: string, groupId: string): string {
+/** The shim socket's address; `dir` is containerd 2.3's socket_dir, else the fixed one. */
+export function socketAddress(
+  grpcAddress: string,
+  namespace: string,
+  groupId: string,
+  dir: string = SOCKET_DIR,
+): string {
   const hash = createHash('sha256')
     .update(posix.join(grpcAddress, namespace, groupId))
     .digest('hex');
-  return `${UNIX_PREFIX}${SOCKET_DIR}/${hash}`;
+  const path = `${dir}/${hash}`;
+  if (path.length > MAX_SOCKET_PATH) {
+    throw new Error(`socket path ${path} is longer than ${String(MAX_SOCKET_PATH)} bytes`);
+  }
+  return `${UNIX_PREFIX}${path}`;
 }
 
 /**

@@ -2,7 +2,6 @@
 // socket is bound and listening here, before the daemon exists, and lent to whoever becomes the
 // daemon (see daemon.ts), so containerd can connect the moment the address is printed.
 import { chmodSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { google } from '../gen/types.js';
 import { errorCode } from '../base/errors.js';
 import { native } from '../native/index.js';
 import { readSpec, writeFileAtomic } from '../process/bundle.js';
@@ -10,12 +9,19 @@ import { DEFAULT_RUNTIME_OPTIONS, type RuntimeOptions } from '../process/options
 import { decodeRuntimeOptions } from '../task/options.js';
 import { joinShimCgroup } from './shim-cgroup.js';
 import {
+  SOCKET_DIR,
   bindPrivate,
   ensureSocketDir,
   isStaleSocket,
   socketAddress,
   socketPath,
 } from './socket.js';
+import {
+  checkSocketDir,
+  formatStartOutput,
+  parseStartInput,
+  type StartInput,
+} from './bootstrap.js';
 import {
   DEFAULT_GROUPING,
   GROUPING_ANNOTATION,
@@ -48,11 +54,11 @@ async function listen(path: string): Promise<number | undefined> {
   return bindPrivate(path);
 }
 
-/** The runtime options on stdin; undecodable ones are reported by Create, with a proper error. */
-function runtimeOptionsFrom(stdin: Buffer): RuntimeOptions {
-  if (stdin.length === 0) return DEFAULT_RUNTIME_OPTIONS;
+/** The runtime options; undecodable ones are reported by Create, with a proper error. */
+function runtimeOptionsFrom(any: StartInput['options']): RuntimeOptions {
+  if (!any) return DEFAULT_RUNTIME_OPTIONS;
   try {
-    return decodeRuntimeOptions(google.protobuf.Any.decode(stdin));
+    return decodeRuntimeOptions(any);
   } catch {
     return DEFAULT_RUNTIME_OPTIONS;
   }
@@ -66,13 +72,15 @@ function annotationsOf(bundle: string): Record<string, string> {
   }
 }
 
+/** Returns what `start` prints: the address, in the form the caller's containerd prefers. */
 export async function startAction(
   flags: ShimFlags,
   stdin: Buffer,
   ctx: StartContext,
-): Promise<string> {
+): Promise<Uint8Array> {
   const { bundle } = ctx;
-  const options = runtimeOptionsFrom(stdin);
+  const input = parseStartInput(stdin, flags.id, flags.namespace);
+  const options = runtimeOptionsFrom(input.options);
   const annotations = annotationsOf(bundle);
   const grouping =
     parseGrouping(annotations[GROUPING_ANNOTATION] ?? '', `annotation ${GROUPING_ANNOTATION}`) ??
@@ -80,18 +88,22 @@ export async function startAction(
     parseGrouping(envValue(ctx.env, GROUPING_ENV), GROUPING_ENV) ??
     DEFAULT_GROUPING;
   const key = groupKey(grouping, annotations, flags.id, flags.namespace);
-  const address = socketAddress(flags.address, flags.namespace, key);
+  if (input.socketDir !== undefined) checkSocketDir(input.socketDir);
+  const dir = input.socketDir ?? SOCKET_DIR;
+  const address = socketAddress(flags.address, flags.namespace, key, dir);
   const path = socketPath(address);
-  ensureSocketDir();
+  ensureSocketDir(dir);
   const fd = await listen(path);
   if (fd === undefined) {
     writeAddress(bundle, address);
-    return address;
+    return formatStartOutput(address, input);
   }
+  // 2.3 gives its log level here rather than as -debug.
+  const daemonFlags = { ...flags, debug: flags.debug || input.debug };
   let daemon: LaunchedDaemon | undefined;
   try {
     chmodSync(path, 0o600);
-    daemon = await ctx.daemons.launch({ flags, env: ctx.env, bundle, listenFd: fd });
+    daemon = await ctx.daemons.launch({ flags: daemonFlags, env: ctx.env, bundle, listenFd: fd });
     writeAddress(bundle, address);
     if (options.shimCgroup !== '') joinShimCgroup(options.shimCgroup, daemon.pid);
     adjustOomScore(daemon.pid, ctx.parentPid);
@@ -102,7 +114,7 @@ export async function startAction(
   } finally {
     native.closeFd(fd);
   }
-  return address;
+  return formatStartOutput(address, input);
 }
 
 function envValue(env: readonly string[], name: string): string {

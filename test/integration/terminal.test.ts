@@ -358,6 +358,8 @@ describe('terminal: ours vs the reference shim', () => {
         ]);
         try {
           await term.expect(PROMPT);
+          // ctr sets the console to its own window size first; resize only after that landed.
+          await waitFor(async () => (await run(term, 'stty size')).includes('24 80'), 10000);
           const resize = await resizePty(h.cd, id, 'x', 123, 45);
           const size = await run(term, 'stty size');
           const noConsole = await resizePty(h.cd, id, '', 10, 10);

@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// Differential suites against containerd 1.7.29 and 2.1.5 (release builds kept with the test
+// tools), each with the reference shim of the same version as the oracle. The full suite runs
+// against Debian's 1.6.20 (`npm run test:integration`); the others run a core subset.
+import { spawnSync } from 'node:child_process';
+
+/**
+ * Per version, the suites that pass there. Known failures, not yet resolved (see the README's
+ * compatibility table): containerd-restarts and one stats-oom scenario on 1.7 and 2.1; four
+ * diff-lifecycle scenarios (pause/resume, SIGKILL of a paused task, exec in a stopped task,
+ * Update) and two terminal scenarios on 2.1.
+ */
+const COMMON = [
+  'differential', // run, exit codes, stdin, signals
+  'stdio-uris', // binary://, file://, FIFOs, reattach
+  'shim-kill', // shim SIGKILL, clean-up through delete
+  'grouping', // pods share a shim
+  'grouping-modes', // container / pod / namespace
+  'runtime-options', // BinaryName, Root, ShimCgroup, TOML
+  'warm-path', // launcher, warm process, spares
+  'diff-create-exit', // init killed between create and start
+];
+const SUITES = {
+  1.7: [...COMMON, 'diff-lifecycle', 'terminal'],
+  2.1: [...COMMON, 'info'],
+};
+
+let failed = false;
+for (const version of process.argv.length > 2 ? process.argv.slice(2) : Object.keys(SUITES)) {
+  const suites = SUITES[version] ?? [];
+  console.log(`\n==== containerd ${version}: ${suites.join(', ')}`);
+  const r = spawnSync(
+    process.execPath,
+    ['--test', '--test-concurrency=1', ...suites.map((t) => `build/test/integration/${t}.test.js`)],
+    { stdio: 'inherit', env: { ...process.env, SHIM_TEST_CONTAINERD: version } },
+  );
+  if (r.status !== 0) failed = true;
+}
+process.exit(failed ? 1 : 0);
