@@ -93,27 +93,36 @@ static Napi::Value AcceptRecvFd(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// sendFd(sockFd, fd, name): the sending side, for tests.
-static Napi::Value SendFd(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int sock = info[0].ToNumber().Int32Value();
-  int fd = info[1].ToNumber().Int32Value();
-  std::string name = info[2].ToString().Utf8Value();
-  iovec iov{name.data(), name.size()};
+// One message with an optional fd (SCM_RIGHTS, fd < 0: none); -1 and errno on failure.
+ssize_t SendWithFd(int sock, const void* data, size_t len, int fd) {
+  iovec iov{const_cast<void*>(data), len};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
   memset(control, 0, sizeof(control));
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  if (sendmsg(sock, &msg, 0) < 0) return ThrowErrno(env, errno, "sendmsg");
-  return env.Undefined();
+  if (fd >= 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  }
+  ssize_t n;
+  do n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n;
+}
+
+// sendFd(sockFd, fd, name): the sending side, for tests.
+static Napi::Value SendFd(const Napi::CallbackInfo& info) {
+  std::string name = info[2].ToString().Utf8Value();
+  if (SendWithFd(info[0].ToNumber().Int32Value(), name.data(), name.size(),
+                 info[1].ToNumber().Int32Value()) < 0)
+    return ThrowErrno(info.Env(), errno, "sendmsg");
+  return info.Env().Undefined();
 }
 
 static Napi::Value SetWinsize(const Napi::CallbackInfo& info) {

@@ -140,30 +140,11 @@ static Napi::Value SeqpacketPair(const Napi::CallbackInfo& info) {
 
 // sendMessage(sock, data, fd): one message; fd >= 0 travels with it (SCM_RIGHTS).
 static Napi::Value SendMessage(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int sock = info[0].ToNumber().Int32Value();
   Napi::Buffer<char> data = info[1].As<Napi::Buffer<char>>();
-  int fd = info[2].ToNumber().Int32Value();
-  iovec iov{data.Data(), data.Length()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  memset(control, 0, sizeof(control));
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (fd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  }
-  ssize_t n;
-  do n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return ThrowErrno(env, errno, "sendmsg");
-  return env.Undefined();
+  if (SendWithFd(info[0].ToNumber().Int32Value(), data.Data(), data.Length(),
+                 info[2].ToNumber().Int32Value()) < 0)
+    return ThrowErrno(info.Env(), errno, "sendmsg");
+  return info.Env().Undefined();
 }
 
 // recvMessage(sock, maxBytes): {data, fd} (fd -1 if none; empty data and -1 at EOF), or null when

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 #include <vector>
+#include <sys/types.h>
 
 inline const char* ErrnoCode(int err) {
   switch (err) {
@@ -59,6 +60,9 @@ inline std::vector<std::string> StringArray(Napi::Array arr) {
   for (uint32_t i = 0; i < arr.Length(); i++) out.push_back(arr.Get(i).ToString().Utf8Value());
   return out;
 }
+
+/** One message with an optional fd (SCM_RIGHTS; fd < 0: none); -1 and errno on failure. */
+ssize_t SendWithFd(int sock, const void* data, size_t len, int fd);
 
 Napi::Object InitProcess(Napi::Env env, Napi::Object exports);
 Napi::Object InitFd(Napi::Env env, Napi::Object exports);

@@ -215,23 +215,26 @@ async function cpuPerLifecycle(): Promise<Record<Name, number>> {
 
 // ---- throughput ----
 
+/** `ctr run --rm` of a container writing N.bytes of zeros to its stdout. */
+const floodArgs = (cd: Containerd, image: string, name: Name, extra: string[]): string[] => [
+  '--address',
+  cd.address,
+  '--namespace',
+  cd.namespace,
+  ...run(image, name, ['--rm', ...extra]),
+  'head',
+  '-c',
+  String(N.bytes),
+  '/dev/zero',
+];
+
 async function stdoutMiBps(cd: Containerd, image: string, name: Name): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const child = execa(
-    cd.ctrPath,
-    [
-      '--address',
-      cd.address,
-      '--namespace',
-      cd.namespace,
-      ...run(image, name, ['--rm']),
-      'head',
-      '-c',
-      String(N.bytes),
-      '/dev/zero',
-    ],
-    { buffer: false, stdin: 'ignore', stdout: 'pipe' },
-  );
+  const child = execa(cd.ctrPath, floodArgs(cd, image, name, []), {
+    buffer: false,
+    stdin: 'ignore',
+    stdout: 'pipe',
+  });
   let bytes = 0;
   child.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length));
   await child;
@@ -242,21 +245,11 @@ async function stdoutMiBps(cd: Containerd, image: string, name: Name): Promise<n
 function ttyMiBps(cd: Containerd, image: string, name: Name): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const term = spawnPty(
-      cd.ctrPath,
-      [
-        '--address',
-        cd.address,
-        '--namespace',
-        cd.namespace,
-        ...run(image, name, ['--rm', '-t']),
-        'head',
-        '-c',
-        String(N.bytes),
-        '/dev/zero',
-      ],
-      { cols: 80, rows: 24, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', TERM: 'xterm' } },
-    );
+    const term = spawnPty(cd.ctrPath, floodArgs(cd, image, name, ['-t']), {
+      cols: 80,
+      rows: 24,
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', TERM: 'xterm' },
+    });
     let chars = 0;
     term.onData((d) => (chars += d.length));
     term.onExit(({ exitCode }) => {

@@ -15,43 +15,14 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import protobuf from 'protobufjs/minimal.js';
+import { bootstrapParams, readBootstrapResult, runcOptionsAny } from '../helpers/bootstrap-wire.js';
 import { execa } from 'execa';
 import { REPO } from '../helpers/containerd.js';
 import { isAlive, processesMatching, waitFor } from '../helpers/leaks.js';
 import { cgroupMounts } from '../../src/shim/shim-cgroup.js';
 
-function params(id: string, namespace: string, socketDir: string, shimCgroup: string): Uint8Array {
-  const opts = protobuf.Writer.create()
-    .uint32((3 << 3) | 2)
-    .string(shimCgroup)
-    .finish();
-  const any = protobuf.Writer.create()
-    .uint32((1 << 3) | 2)
-    .string('containerd.runc.v1.Options')
-    .uint32((2 << 3) | 2)
-    .bytes(opts)
-    .finish();
-  return protobuf.Writer.create()
-    .uint32((1 << 3) | 2)
-    .string(id)
-    .uint32((2 << 3) | 2)
-    .string(namespace)
-    .uint32(3 << 3)
-    .int32(-4)
-    .uint32((4 << 3) | 2)
-    .string('2.3.0')
-    .uint32((8 << 3) | 2)
-    .bytes(
-      protobuf.Writer.create()
-        .uint32((1 << 3) | 2)
-        .bytes(any)
-        .finish(),
-    )
-    .uint32((9 << 3) | 2)
-    .string(socketDir)
-    .finish();
-}
+const params = (id: string, namespace: string, socketDir: string, shimCgroup: string): Uint8Array =>
+  bootstrapParams({ id, namespace, logLevel: -4, socketDir, any: runcOptionsAny(shimCgroup) });
 
 test('2.3 BootstrapParams: ShimCgroup and socket_dir honoured, BootstrapResult answered', async () => {
   const work = mkdtempSync('/tmp/tsshim-boot-');
@@ -94,12 +65,7 @@ test('2.3 BootstrapParams: ShimCgroup and socket_dir honoured, BootstrapResult a
       },
     );
     // BootstrapResult, field by field: 1 version, 2 address, 3 protocol.
-    const reader = protobuf.Reader.create(Buffer.from(r.stdout));
-    const fields: Record<number, unknown> = {};
-    while (reader.pos < reader.len) {
-      const tag = reader.uint32();
-      fields[tag >>> 3] = (tag & 7) === 0 ? reader.int32() : reader.string();
-    }
+    const fields = readBootstrapResult(Buffer.from(r.stdout));
     assert.equal(fields[1], 2);
     assert.equal(fields[3], 'ttrpc');
     const socket = String(fields[2]).replace(/^unix:\/\//, '');

@@ -3,47 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import protobuf from 'protobufjs/minimal.js';
+import {
+  RUNC_OPTIONS,
+  bootstrapParams,
+  readBootstrapResult,
+  runcOptionsAny as optionsAny,
+} from '../../helpers/bootstrap-wire.js';
 import { formatStartOutput, parseStartInput } from '../../../src/shim/bootstrap.js';
-
-const RUNC_OPTIONS = 'containerd.runc.v1.Options';
-
-/** google.protobuf.Any{1: type_url, 2: value} with runc Options{shim_cgroup = 3}. */
-function optionsAny(shimCgroup: string): Uint8Array {
-  const opts = protobuf.Writer.create()
-    .uint32((3 << 3) | 2)
-    .string(shimCgroup)
-    .finish();
-  return protobuf.Writer.create()
-    .uint32((1 << 3) | 2)
-    .string(RUNC_OPTIONS)
-    .uint32((2 << 3) | 2)
-    .bytes(opts)
-    .finish();
-}
-
-function bootstrapParams(p: {
-  logLevel: number;
-  socketDir?: string;
-  any?: Uint8Array;
-}): Uint8Array {
-  const w = protobuf.Writer.create();
-  w.uint32((1 << 3) | 2).string('c1'); // instance_id
-  w.uint32((2 << 3) | 2).string('k8s.io'); // namespace
-  w.uint32(3 << 3).int32(p.logLevel); // log_level: a negative enum is a 10-byte varint
-  w.uint32((4 << 3) | 2).string('2.3.0');
-  w.uint32((5 << 3) | 2).string('/run/containerd/containerd.sock.ttrpc');
-  w.uint32((6 << 3) | 2).string('/run/containerd/containerd.sock');
-  w.uint32((7 << 3) | 2).string('/usr/bin/containerd');
-  if (p.any)
-    w.uint32((8 << 3) | 2).bytes(
-      protobuf.Writer.create()
-        .uint32((1 << 3) | 2)
-        .bytes(p.any)
-        .finish(),
-    );
-  if (p.socketDir !== undefined) w.uint32((9 << 3) | 2).string(p.socketDir);
-  return w.finish();
-}
 
 test('a negative log level is a 10-byte varint on the wire', () => {
   const bytes = bootstrapParams({ logLevel: -4 });
@@ -106,11 +72,5 @@ test('1.6-2.2: a bare Any is the options; empty stdin is none; both answer the p
 test('2.3 gets a BootstrapResult{1: version 2, 2: address, 3: "ttrpc"}, read field by field', () => {
   const input = parseStartInput(Buffer.from(bootstrapParams({ logLevel: 0 })), 'c1', 'k8s.io');
   const out = formatStartOutput('unix:///run/c2/s/ab', input);
-  const r = protobuf.Reader.create(out);
-  const fields: Record<number, unknown> = {};
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    fields[tag >>> 3] = (tag & 7) === 0 ? r.int32() : r.string();
-  }
-  assert.deepEqual(fields, { 1: 2, 2: 'unix:///run/c2/s/ab', 3: 'ttrpc' });
+  assert.deepEqual(readBootstrapResult(out), { 1: 2, 2: 'unix:///run/c2/s/ab', 3: 'ttrpc' });
 });
