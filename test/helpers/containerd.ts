@@ -1,6 +1,14 @@
 // A private containerd for tests: its own root, state, sockets and config under a temp dir, with
 // our bin/ first on its PATH so it finds containerd-shim-tsshim-v2. Never the system instance.
-import { mkdtempSync, openSync, rmSync, writeFileSync, closeSync, readFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { execa } from 'execa';
 import { join } from 'node:path';
@@ -16,6 +24,11 @@ export type ContainerdVersion = '1.6' | '1.7' | '2.1';
 
 /** The test tools' folder: SHIM_TEST_TOOLS, else next to the repository. */
 const TEST_TOOLS = process.env['SHIM_TEST_TOOLS'] ?? join(REPO, '../shared/test-tools');
+
+/** Whether containerd 1.7 and 2.1 can run here (the test tools are present). */
+export function testToolsAvailable(): boolean {
+  return existsSync(join(TEST_TOOLS, 'use.sh'));
+}
 
 /** The bin dir of a containerd version (its containerd, ctr and reference shim); '' for Debian's. */
 export function containerdBin(version: ContainerdVersion): string {
