@@ -15,6 +15,8 @@ import { RUNTIME_NAME } from './version.js';
 import type { ShimFlags } from './flags.js';
 import { LISTEN_FD } from './daemon.js';
 
+/** How long a daemon with no containers left waits for another before it exits. */
+const SHUTDOWN_GRACE_MS = 1000;
 /** How long pending events may delay the exit (the reference waits up to 5 s). */
 const FLUSH_TIMEOUT_MS = 5000;
 
@@ -46,8 +48,9 @@ export async function serve(flags: ShimFlags, listenFd = LISTEN_FD): Promise<voi
   const publisher = new EventPublisher(ttrpcAddress, flags.namespace, log);
   const server = new Server();
 
-  let requestShutdown: () => void = () => undefined;
-  const shutdownRequested = new Promise<void>((resolve) => (requestShutdown = resolve));
+  // Shutdown (no containers left) or a signal; which one decides whether a grace period applies.
+  let requestShutdown: (by: 'api' | 'signal') => void = () => undefined;
+  let shutdownRequested = new Promise<'api' | 'signal'>((resolve) => (requestShutdown = resolve));
   const service = new TaskService({
     namespace: flags.namespace,
     monitor,
@@ -55,18 +58,25 @@ export async function serve(flags: ShimFlags, listenFd = LISTEN_FD): Promise<voi
     log,
     resolveBinary: (name) => resolveExecutable(name),
     onShutdown: () => {
-      requestShutdown();
+      requestShutdown('api');
     },
   });
   registerTaskService(server, service, log);
   await server.listen(flags.socket !== '' ? flags.socket : { fd: listenFd });
   for (const signal of ['SIGTERM', 'SIGINT'] as const)
     process.on(signal, () => {
-      requestShutdown();
+      requestShutdown('signal');
     });
   log.info('shim started', { pid: process.pid, id: flags.id });
 
-  await shutdownRequested;
+  // A grouped daemon's last container may be deleted while containerd is already connecting for
+  // the next one of the group (its `start` found this daemon live): stay a moment, and serve on
+  // if a container arrived meanwhile.
+  while ((await shutdownRequested) === 'api') {
+    await sleep(SHUTDOWN_GRACE_MS);
+    if (service.containerCount === 0 && !service.creating) break;
+    shutdownRequested = new Promise((resolve) => (requestShutdown = resolve));
+  }
   log.info('shim shutting down', { containers: service.containerCount });
   // Let the Shutdown reply leave before the connections close.
   await sleep(10);

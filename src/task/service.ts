@@ -71,6 +71,11 @@ export class TaskService {
     return this.#containers.size;
   }
 
+  /** A Create is in flight. */
+  get creating(): boolean {
+    return this.#creating.size > 0;
+  }
+
   close(): void {
     this.#unsubscribe();
     for (const cg of this.#cgroups.values()) cg.close();
