@@ -33,7 +33,7 @@ function protoFiles(dir) {
 
 /**
  * One module per use, so a process loads only what its path needs: the ttrpc layer, the shim
- * command line (options), the Task API, events, and the cgroup metrics (Stats only). Each module
+ * command line (options), the Task API, events, the cgroup metrics (Stats only) and our Group service. Each module
  * holds its files and what they import (google.protobuf types are repeated where used).
  */
 const MODULES = {
@@ -52,6 +52,7 @@ const MODULES = {
     'containerd/services/events/v1/events.proto',
   ],
   metrics: ['cgroups/v1/metrics.proto', 'cgroups/v2/metrics.proto'],
+  group: ['tsshim/group/v1/group.proto'],
 };
 
 function generate(outDir) {

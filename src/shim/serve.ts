@@ -14,6 +14,8 @@ import { socketPath } from './socket.js';
 import { RUNTIME_NAME } from './version.js';
 import type { ShimFlags } from './flags.js';
 import { LISTEN_FD } from './daemon.js';
+import { ExpectedContainers } from './expected.js';
+import { registerGroupService } from './group-service.js';
 
 /** How long a daemon with no containers left waits for another before it exits. */
 const SHUTDOWN_GRACE_MS = 1000;
@@ -51,6 +53,9 @@ export async function serve(flags: ShimFlags, listenFd = LISTEN_FD): Promise<voi
   // Shutdown (no containers left) or a signal; which one decides whether a grace period applies.
   let requestShutdown: (by: 'api' | 'signal') => void = () => undefined;
   let shutdownRequested = new Promise<'api' | 'signal'>((resolve) => (requestShutdown = resolve));
+  const expected = new ExpectedContainers(() => {
+    requestShutdown('api');
+  });
   const service = new TaskService({
     namespace: flags.namespace,
     monitor,
@@ -60,8 +65,12 @@ export async function serve(flags: ShimFlags, listenFd = LISTEN_FD): Promise<voi
     onShutdown: () => {
       requestShutdown('api');
     },
+    onCreate: (id) => {
+      expected.arrived(id);
+    },
   });
   registerTaskService(server, service, log);
+  registerGroupService(server, expected);
   await server.listen(flags.socket !== '' ? flags.socket : { fd: listenFd });
   for (const signal of ['SIGTERM', 'SIGINT'] as const)
     process.on(signal, () => {
@@ -69,19 +78,22 @@ export async function serve(flags: ShimFlags, listenFd = LISTEN_FD): Promise<voi
     });
   log.info('shim started', { pid: process.pid, id: flags.id });
 
-  // A grouped daemon's last container may be deleted while containerd is already connecting for
-  // the next one of the group (its `start` found this daemon live): stay a moment, and serve on
-  // if a container arrived meanwhile.
+  // A grouped daemon's last container may be deleted while `start` routes the next one of the
+  // group here: that container is announced (Group.Expect) and holds the daemon until its Create
+  // arrives. The grace covers announcements still on their way.
   while ((await shutdownRequested) === 'api') {
     await sleep(SHUTDOWN_GRACE_MS);
-    if (service.containerCount === 0 && !service.creating) break;
+    if (service.containerCount === 0 && !service.creating && !expected.pending) break;
     shutdownRequested = new Promise((resolve) => (requestShutdown = resolve));
   }
+  // From here announcements are refused and the socket path is gone before the listener closes,
+  // so a `start` that meets this daemon waits for the path and binds a new daemon's socket there.
+  expected.close();
   log.info('shim shutting down', { containers: service.containerCount });
+  removeSocket(flags.socket);
   // Let the Shutdown reply leave before the connections close.
   await sleep(10);
   await server.close();
-  removeSocket(flags.socket);
   await publisher.flush(FLUSH_TIMEOUT_MS);
   publisher.close();
   service.close();

@@ -3,6 +3,7 @@
 // daemon (see daemon.ts), so containerd can connect the moment the address is printed.
 import { chmodSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { errorCode } from '../base/errors.js';
+import { sleep } from '../base/deferred.js';
 import { native } from '../native/index.js';
 import { readSpec, writeFileAtomic } from '../process/bundle.js';
 import { DEFAULT_RUNTIME_OPTIONS, type RuntimeOptions } from '../process/options.js';
@@ -29,6 +30,7 @@ import {
   groupKey,
   parseGrouping,
 } from './grouping.js';
+import { announceContainer } from './group-service.js';
 import type { DaemonLauncher, LaunchedDaemon } from './daemon.js';
 import type { ShimFlags } from './flags.js';
 
@@ -52,6 +54,28 @@ async function listen(path: string): Promise<number | undefined> {
   if (!(await isStaleSocket(path))) return undefined;
   unlinkSync(path);
   return bindPrivate(path);
+}
+
+/** How long `start` waits for an exiting daemon to give up its socket path. */
+const EXITING_DAEMON_WAIT_MS = 10_000;
+const EXITING_DAEMON_POLL_MS = 20;
+
+/**
+ * The socket for container `id`: a new one bound here (a daemon must be launched on it), or
+ * undefined when a live daemon has taken `id` on. A daemon on its way out refuses, and its path
+ * disappears before its listener closes: wait for the path, then bind.
+ */
+async function claimSocket(path: string, id: string): Promise<number | undefined> {
+  const deadline = Date.now() + EXITING_DAEMON_WAIT_MS;
+  for (;;) {
+    const fd = await listen(path);
+    if (fd !== undefined) return fd;
+    if ((await announceContainer(path, id)) === 'held') return undefined;
+    if (Date.now() > deadline) {
+      throw new Error(`the shim daemon on ${path} is exiting and keeps its socket`);
+    }
+    await sleep(EXITING_DAEMON_POLL_MS);
+  }
 }
 
 /** The runtime options; undecodable ones are reported by Create, with a proper error. */
@@ -93,7 +117,7 @@ export async function startAction(
   const address = socketAddress(flags.address, flags.namespace, key, dir);
   const path = socketPath(address);
   ensureSocketDir(dir);
-  const fd = await listen(path);
+  const fd = await claimSocket(path, flags.id);
   if (fd === undefined) {
     writeAddress(bundle, address);
     return formatStartOutput(address, input);

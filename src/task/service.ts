@@ -41,6 +41,8 @@ export interface TaskServiceDeps {
   resolveBinary: (name: string) => string;
   /** Called when Shutdown finds no container left. */
   onShutdown: () => void;
+  /** Called when a Create for `id` arrives, before any check. */
+  onCreate?: (id: string) => void;
 }
 
 export class TaskService {
@@ -96,6 +98,7 @@ export class TaskService {
   async create(
     req: Req<'CreateTaskRequest'>,
   ): Promise<containerd.task.v2.CreateTaskResponse.$Properties> {
+    this.deps.onCreate?.(req.id);
     if (this.#containers.has(req.id) || this.#creating.has(req.id)) {
       throw new ShimError('already-exists', `container ${req.id}`);
     }

@@ -10,7 +10,10 @@ import { execa } from 'execa';
 import { useHarness, RUNTIMES } from '../helpers/differential.js';
 import { startContainerd, type Containerd } from '../helpers/containerd.js';
 import { ensureBusyboxImage } from '../helpers/image.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlive, processesMatching, waitFor } from '../helpers/leaks.js';
+import { shimSocket } from '../helpers/shim-probe.js';
+import { announceContainer } from '../../src/shim/group-service.js';
 
 const h = useHarness();
 const OURS = RUNTIMES.ours;
@@ -83,6 +86,26 @@ test('namespace grouping (annotation): one daemon per namespace, independent lif
   assert.ok(isAlive(otherDaemon), 'the other namespace is untouched');
   await remove(h.cd, other, 'other');
   await waitFor(() => !isAlive(otherDaemon), 20000);
+});
+
+test('a container announced to a daemon whose last container ends keeps that daemon', async () => {
+  // What `start` does when it routes a container to a live daemon: announce it. The daemon's last
+  // container then goes; containerd's Create for the announced one comes later than the exit
+  // grace, as it can under load. The daemon must still be there to take it.
+  const ann = ['--annotation', `${GROUPING}=namespace`];
+  const first = h.uid('ours', 'hold-first');
+  const late = h.uid('ours', 'hold-late');
+  const daemon = await run(h.cd, h.image, first, ann);
+  const socket = shimSocket(h, first);
+  assert.equal(await announceContainer(socket, late), 'held');
+  await remove(h.cd, first);
+  await sleep(2500);
+  assert.ok(isAlive(daemon), 'the daemon waits for the announced container');
+  assert.equal(await run(h.cd, h.image, late, ann), daemon, 'and serves it');
+  await remove(h.cd, late);
+  await waitFor(() => !isAlive(daemon), 20000);
+  // An exited daemon's socket is gone: an announcement finds nobody.
+  assert.equal(await announceContainer(socket, late), 'exiting');
 });
 
 test('container grouping (runtime options) splits what a pod annotation would group', async () => {
