@@ -8,6 +8,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPoll(env, exports);
   InitHandoff(env, exports);
   InitSplice(env, exports);
+  InitLastWords(env, exports);
   return exports;
 }
 

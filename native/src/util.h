@@ -70,3 +70,4 @@ Napi::Object InitSys(Napi::Env env, Napi::Object exports);
 Napi::Object InitPoll(Napi::Env env, Napi::Object exports);
 Napi::Object InitHandoff(Napi::Env env, Napi::Object exports);
 Napi::Object InitSplice(Napi::Env env, Napi::Object exports);
+Napi::Object InitLastWords(Napi::Env env, Napi::Object exports);

@@ -75,6 +75,12 @@ export interface NativeBinding {
    * 0 at the end of input, SPLICE_IN_EMPTY or SPLICE_OUT_FULL; throws EINVAL if not spliceable.
    */
   spliceOnce(inFd: number, outFd: number, max: number): number;
+
+  // The daemon's last words (native/src/last-words.cc).
+  /** The line written to stderr on SIGABRT, SIGBUS, SIGILL or SIGFPE (" signal=N" appended). */
+  setLastWords(line: string): void;
+  /** fd 2 becomes a duplicate of `fd`. */
+  redirectStderr(fd: number): void;
 }
 
 export const SPLICE_IN_EMPTY = -1;

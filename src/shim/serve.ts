@@ -14,6 +14,7 @@ import { socketPath } from './socket.js';
 import { RUNTIME_NAME } from './version.js';
 import type { ShimFlags } from './flags.js';
 import { LISTEN_FD } from './daemon.js';
+import { native } from '../native/index.js';
 import { ExpectedContainers } from './expected.js';
 import { registerGroupService } from './group-service.js';
 
@@ -22,15 +23,28 @@ const SHUTDOWN_GRACE_MS = 1000;
 /** How long pending events may delay the exit (the reference waits up to 5 s). */
 const FLUSH_TIMEOUT_MS = 5000;
 
-/** Opens the bundle's log FIFO read-write and non-blocking: never blocks, never EPIPE. */
+/**
+ * Opens the bundle's log FIFO read-write and non-blocking (never blocks, never EPIPE), and makes it
+ * stderr too: what V8 or a native abort prints on the way down reaches containerd's log, as the
+ * reference's panics do.
+ */
 function openLog(debug: boolean, namespace: string): Logger {
   let fd = -1;
   try {
     fd = openSync('log', constants.O_RDWR | constants.O_NONBLOCK);
+    native.redirectStderr(fd);
   } catch {
     // No log FIFO (started by hand): log nowhere.
   }
   return new Logger(fd, debug ? 'debug' : 'info', { namespace, runtime: RUNTIME_NAME });
+}
+
+/** The line a fatal signal leaves in containerd's log: which daemon, serving which containers. */
+function armLastWords(namespace: string, ids: readonly string[]): void {
+  const fields = `namespace=${namespace} runtime=${RUNTIME_NAME} pid=${String(process.pid)}`;
+  native.setLastWords(
+    `level=fatal msg="shim daemon killed by a fatal signal" ${fields} id=${ids.join(',')}`,
+  );
 }
 
 /** Serves until shutdown; `listenFd` is the socket `start` bound (unless -socket names one). */
@@ -68,7 +82,11 @@ export async function serve(flags: ShimFlags, listenFd = LISTEN_FD): Promise<voi
     onCreate: (id) => {
       expected.arrived(id);
     },
+    onContainersChanged: (ids) => {
+      armLastWords(flags.namespace, ids.length > 0 ? ids : [flags.id]);
+    },
   });
+  armLastWords(flags.namespace, [flags.id]);
   registerTaskService(server, service, log);
   registerGroupService(server, expected);
   await server.listen(flags.socket !== '' ? flags.socket : { fd: listenFd });

@@ -43,6 +43,8 @@ export interface TaskServiceDeps {
   onShutdown: () => void;
   /** Called when a Create for `id` arrives, before any check. */
   onCreate?: (id: string) => void;
+  /** Called with the ids served after a container is added or deleted. */
+  onContainersChanged?: (ids: string[]) => void;
 }
 
 export class TaskService {
@@ -142,6 +144,7 @@ export class TaskService {
       this.deps.resolveBinary(options.binaryName || 'runc'),
     ).finally(() => this.#creating.delete(req.id));
     this.#containers.set(req.id, container);
+    this.deps.onContainersChanged?.([...this.#containers.keys()]);
     // A restore has no process (pid 0) until Start.
     if (!container.restorePending) {
       this.#running.set(container.init.pid, {
@@ -381,6 +384,7 @@ export class TaskService {
     this.#running.delete(proc.pid);
     for (const exec of container.execs.values()) this.#running.delete(exec.pid);
     this.#containers.delete(container.id);
+    this.deps.onContainersChanged?.([...this.#containers.keys()]);
     const response = exitResponse(proc);
     this.deps.events.delete({
       container_id: container.id,

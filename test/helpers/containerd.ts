@@ -40,6 +40,16 @@ export function containerdBin(version: ContainerdVersion): string {
   return r.stdout.trim();
 }
 
+/**
+ * The test tools' CRIU (Debian's cannot dump on some kernels): its bin dir, or '' without the
+ * test tools. runc runs the `criu` first on its PATH, which it inherits from containerd.
+ */
+export function criuBin(): string {
+  if (!testToolsAvailable()) return '';
+  const r = spawnSync(join(TEST_TOOLS, 'use.sh'), ['criu'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : '';
+}
+
 /** The version a suite runs against: SHIM_TEST_CONTAINERD, default Debian's 1.6. */
 export function defaultVersion(): ContainerdVersion {
   const v = process.env['SHIM_TEST_CONTAINERD'] ?? '1.6';
@@ -120,7 +130,8 @@ export async function startContainerd(
   const toolBin = containerdBin(version);
   const containerdExe = toolBin === '' ? '/usr/bin/containerd' : join(toolBin, 'containerd');
   const ctrExe = toolBin === '' ? 'ctr' : join(toolBin, 'ctr');
-  const pathFor = (): string => [binDir, ...(toolBin ? [toolBin] : []), SYSTEM_PATH].join(':');
+  const extraBins = [toolBin, criuBin()].filter((b) => b !== '');
+  const pathFor = (): string => [binDir, ...extraBins, SYSTEM_PATH].join(':');
   const dir = mkdtempSync('/tmp/ctd-');
   const root = join(dir, 'root');
   const state = join(dir, 'state');

@@ -11,9 +11,11 @@ export class RuncRecorder {
   /** The wrapper to give a shim as its runtime binary. */
   readonly bin = join(this.dir, 'runc');
 
-  constructor(opts: { fakeCriu?: boolean } = {}) {
+  /** `fakeCriu`: emulate CRIU; `criu`: the CRIU binary runc runs (runc's --criu). */
+  constructor(opts: { fakeCriu?: boolean; criu?: string } = {}) {
     symlinkSync(FIXTURE, this.bin);
     if (opts.fakeCriu === true) writeFileSync(`${this.bin}.fake-criu`, '');
+    if (opts.criu !== undefined) writeFileSync(`${this.bin}.criu`, opts.criu);
   }
 
   /** A runtime config TOML (for ctr --runtime-config-path) naming this wrapper, plus extras. */

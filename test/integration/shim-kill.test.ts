@@ -5,7 +5,7 @@
 // both cases (its delete action never knows the status): a deliberate improvement.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { useHarness, RUNTIMES, type RuntimeName } from '../helpers/differential.js';
 import { isAlive, mountsUnder, processesMatching, waitFor } from '../helpers/leaks.js';
 
@@ -77,6 +77,37 @@ test('exit unknown (killed with the shim): 137, as the reference', async () => {
   const expected = { exits: [137], deleteStatus: 137, status: 'ABSENT', mounts: 0 };
   assert.deepEqual(await scenario('reference', false), expected);
   assert.deepEqual(await scenario('ours', false), expected);
+});
+
+test("a daemon's fatal abort leaves its last words, with the container id, in containerd's log", async () => {
+  // SIGABRT is how V8 (out of memory) and native assertions end a process: abort(3).
+  const id = h.uid('ours', 'last-words');
+  const run = await h.ctr(['run', '-d', '--runtime', RUNTIMES.ours, h.image, id, 'sleep', '1000']);
+  assert.equal(run.exitCode, 0, run.stderr);
+  const [shim = 0] = processesMatching(`-id ${id} -address ${h.cd.address}`);
+  process.kill(shim, 'SIGABRT');
+  await h.waitEvent(id, '/tasks/delete', 30000);
+  await waitFor(() => !isAlive(shim), 10000);
+  const words = h.cd
+    .log()
+    .split('\n')
+    .filter((l) => l.includes('shim daemon killed by a fatal signal'));
+  assert.equal(words.length, 1, 'one last line');
+  assert.match(words[0] ?? '', new RegExp(`pid=${String(shim)} id=${id} signal=6$`));
+  assert.equal(await h.taskStatus(id), 'ABSENT');
+  await h.ctr(['container', 'delete', id]);
+});
+
+test("what the daemon writes to stderr reaches containerd's log", async () => {
+  // Stands for V8's fatal report, which goes to stderr: a write to the daemon's fd 2.
+  const id = h.uid('ours', 'stderr');
+  const run = await h.ctr(['run', '-d', '--runtime', RUNTIMES.ours, h.image, id, 'sleep', '1000']);
+  assert.equal(run.exitCode, 0, run.stderr);
+  const [shim = 0] = processesMatching(`-id ${id} -address ${h.cd.address}`);
+  const marker = `stderr of ${id}`;
+  writeFileSync(`/proc/${String(shim)}/fd/2`, `${marker}\n`);
+  await waitFor(() => h.cd.log().includes(marker), 10000);
+  await h.destroy(id);
 });
 
 test('no zombies or leftover mounts', h.assertClean);
