@@ -3,7 +3,7 @@
 //  - no exit event before its process's start event (early exits are held back, then processed);
 //  - the init exit is published only after the exits of all its running execs;
 //  - exactly one exit per process; exits of unknown pids (reaped orphans) are ignored.
-import { realpathSync } from 'node:fs';
+import { cpSync, realpathSync } from 'node:fs';
 import { containerd } from '../gen/task.js';
 import { containerd as runcOptions } from '../gen/options.js';
 import { GO_ZERO_TIME, timestampFromDate } from '../base/proto-util.js';
@@ -137,7 +137,8 @@ export class TaskService {
         })),
         stdio,
         options,
-        checkpoint: req.checkpoint,
+        // 1.6/1.7 pass a client's restore image path only in the options for our runtime name.
+        checkpoint: req.checkpoint || options.criuImagePath,
         parentCheckpoint: req.parent_checkpoint,
       },
       this.deps.monitor,
@@ -284,7 +285,18 @@ export class TaskService {
   /** Checkpoint (init only). Like the reference, no event is published. */
   async checkpoint(req: Req<'CheckpointTaskRequest'>): Promise<void> {
     const container = this.container(req.id);
-    await container.checkpoint(req.path, decodeCheckpointOptions(req.options));
+    const options = decodeCheckpointOptions(req.options);
+    const asked = options.imagePath;
+    if (asked === '' || asked === req.path) {
+      await container.checkpoint(req.path, options);
+      return;
+    }
+    // containerd 1.6/1.7 apply a client's image path only for io.containerd.runc.* runtime names:
+    // ours gets a temporary `path` (which containerd then stores as a checkpoint image) and the
+    // image path in the options. Dump where the client asked, and give containerd the same images,
+    // so neither is an empty checkpoint.
+    await container.checkpoint(asked, options);
+    cpSync(asked, req.path, { recursive: true });
   }
 
   private onExit(exit: Exit): void {

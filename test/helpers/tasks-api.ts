@@ -148,3 +148,31 @@ export async function waitTask(
   const r = await callWithResponse(cd.address, cd.namespace, 'Wait', w.finish(), deadlineMs);
   return { code: r.code, message: r.message, exitStatus: varintField(r.body, 1) };
 }
+
+/**
+ * Tasks.Checkpoint{container_id = 1, options = 3 (Any: type_url = 1, value = 2)}: how many
+ * descriptors containerd stored (CheckpointTaskResponse.descriptors = 1).
+ */
+export async function checkpointTask(
+  cd: { address: string; namespace: string },
+  id: string,
+  options: { type_url: string; value: Uint8Array },
+): Promise<CallResult & { descriptors: number }> {
+  const any = protobuf.Writer.create();
+  any.uint32((1 << 3) | 2).string(options.type_url);
+  any.uint32((2 << 3) | 2).bytes(options.value);
+  const w = protobuf.Writer.create();
+  w.uint32((1 << 3) | 2).string(id);
+  w.uint32((3 << 3) | 2).bytes(any.finish());
+  const r = await callWithResponse(cd.address, cd.namespace, 'Checkpoint', w.finish(), 60000);
+  let descriptors = 0;
+  if (r.body) {
+    const reader = protobuf.Reader.create(r.body);
+    while (reader.pos < reader.len) {
+      const tag = reader.uint32();
+      if (tag >>> 3 === 1) descriptors += 1;
+      reader.skipType(tag & 7);
+    }
+  }
+  return { code: r.code, message: r.message, descriptors };
+}

@@ -19,7 +19,10 @@ import { differential, RUNTIMES, useHarness, type RuntimeName } from '../helpers
 import { RuncRecorder } from '../helpers/runc-recorder.js';
 import { waitFor } from '../helpers/leaks.js';
 import { criuBin } from '../helpers/containerd.js';
+import { ctrInTerminal } from '../helpers/pty.js';
+import { checkpointTask } from '../helpers/tasks-api.js';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const h = useHarness();
 
@@ -27,6 +30,11 @@ const bundleOf = (id: string): string =>
   `${h.cd.state}/io.containerd.runtime.v2.task/default/${id}`;
 const GLOBALS = '--root /run/containerd/runc/default --log <bundle>/log.json --log-format json';
 const DEBIAN_CRIU = '/usr/sbin/criu';
+/**
+ * A shell that counts in memory and exits with its count on SIGTERM: a task restored from its
+ * memory goes on counting (10 or more after 3 s), a fresh start begins at 0.
+ */
+const COUNTER = 'n=0; trap "exit \\$n" TERM; while :; do n=$((n+1)); sleep 0.1; done';
 const CHECKPOINT_DIR = /[^\s"]*\/ctr?d-checkpoint\d+/g;
 
 function wrapperFlags(rt: RuntimeName, rec: RuncRecorder): string[] {
@@ -39,10 +47,21 @@ function defaultCriu(): string {
   return bin === '' ? DEBIAN_CRIU : join(bin, 'criu');
 }
 
+/** The shim's address as containerd keeps it: `address`, or 2.x's `bootstrap.json`. */
+function shimAddress(id: string): string {
+  const bundle = bundleOf(id);
+  if (existsSync(`${bundle}/address`)) return readFileSync(`${bundle}/address`, 'utf8');
+  return (JSON.parse(readFileSync(`${bundle}/bootstrap.json`, 'utf8')) as { address: string })
+    .address;
+}
+
 async function criuCheck(criu: string): Promise<{ ok: boolean; reason: string }> {
   const r = await execa(criu, ['check'], { reject: false, all: true });
   const errors = r.all.split('\n').filter((l) => l.startsWith('Error'));
-  return { ok: r.exitCode === 0, reason: `${criu} check fails on this host: ${errors.at(-1) ?? ''}` };
+  return {
+    ok: r.exitCode === 0,
+    reason: `${criu} check fails on this host: ${errors.at(-1) ?? ''}`,
+  };
 }
 
 async function taskPid(id: string): Promise<number> {
@@ -71,7 +90,7 @@ async function taskRpc(
   method: string,
   payload: Uint8Array,
 ): Promise<{ ok: true; reply: Uint8Array } | { ok: false; code: number; message: string }> {
-  const client = await Client.connect(readFileSync(`${bundleOf(id)}/address`, 'utf8'));
+  const client = await Client.connect(shimAddress(id));
   try {
     const reply = await client.call('containerd.task.v2.Task', method, payload, {
       metadata: { 'containerd-namespace': h.cd.namespace },
@@ -92,8 +111,7 @@ async function checkpointRpc(
   path: string,
   options?: { type_url: string; value: Uint8Array },
 ): Promise<void> {
-  const address = readFileSync(`${bundleOf(id)}/address`, 'utf8');
-  const client = await Client.connect(address);
+  const client = await Client.connect(shimAddress(id));
   try {
     const req = containerd.task.v2.CheckpointTaskRequest.encode({
       id,
@@ -406,18 +424,318 @@ describe('checkpoint / restore', () => {
         const restored = h.uid(rt, 'criurs');
         const ref = `example.com/checkpoint/${id}:latest`;
         try {
-          await h.runDetached(rt, id, ['sleep', '1000']);
+          await h.runDetached(rt, id, ['sh', '-c', COUNTER]);
+          await sleep(3000);
           const cp = await h.ctr(['container', 'checkpoint', '--task', id, ref]);
+          const afterCheckpoint = await h.taskStatus(id);
           await h.destroy(id);
           const rs = await h.ctr(['container', 'restore', '--live', restored, ref]);
           const status = await h.taskStatus(restored);
+          const exec = await h.ctr([
+            'task',
+            'exec',
+            '--exec-id',
+            'e1',
+            restored,
+            'sh',
+            '-c',
+            'exit 4',
+          ]);
+          await h.ctr(['task', 'kill', '-s', 'SIGTERM', restored]);
+          const exit = await h.events.waitFor(
+            (e) => e.topic === '/tasks/exit' && e.payload['id'] === restored,
+            15000,
+          );
+          const count = Number(exit.payload['exit_status']);
           await h.destroy(restored);
-          return { checkpoint: cp.exitCode, restore: rs.exitCode, status };
+          return {
+            checkpoint: [cp.exitCode, cp.stderr],
+            afterCheckpoint,
+            restore: [rs.exitCode, rs.stderr],
+            status,
+            exec: exec.exitCode,
+            countContinued: count >= 10 ? true : count,
+            topics: h.eventsFor(restored).map((e) => e.topic),
+          };
         } finally {
           await h.ctr(['image', 'rm', ref]);
         }
       },
-      { checkpoint: 0, restore: 0, status: 'RUNNING' },
+      {
+        checkpoint: [0, ''],
+        afterCheckpoint: 'RUNNING',
+        restore: [0, ''],
+        status: 'RUNNING',
+        exec: 4,
+        countContinued: true,
+        topics: [
+          '/tasks/create',
+          '/tasks/start',
+          '/tasks/exec-added',
+          '/tasks/exec-started',
+          '/tasks/exit',
+          '/tasks/exit',
+          '/tasks/delete',
+        ],
+      },
+    );
+  });
+
+  // The Task API directly: Checkpoint with `exit` (each options type ours accepts; the reference
+  // gets its own runc.v1 type), then the image is restored as a new task created and started in
+  // a running shim (as the previous test's state machine, but to the end).
+  for (const ours of [
+    'containerd.runc.v1.CheckpointOptions',
+    'containerd.linux.runc.CheckpointOptions',
+  ]) {
+    test(`real CRIU: Task API checkpoint with exit (ours: ${ours}), restored task continues`, async (t: TestContext) => {
+      const criu = await criuCheck(defaultCriu());
+      if (!criu.ok) {
+        t.skip(criu.reason);
+        return;
+      }
+      const v2 = containerd.task.v2;
+      await differential(
+        async (rt) => {
+          const id = h.uid(rt, 'criuexit');
+          const host = h.uid(rt, 'criuhost');
+          const restored = h.uid(rt, 'criunew');
+          const image = mkdtempSync('/tmp/ckpt-image-');
+          const bundle = mkdtempSync('/tmp/ckpt-bundle-');
+          try {
+            await h.runDetached(rt, id, ['sh', '-c', COUNTER]);
+            await h.runDetached(rt, host, ['sleep', '1000']);
+            await sleep(3000);
+            const type = rt === 'reference' ? 'containerd.runc.v1.CheckpointOptions' : ours;
+            const fields = { exit: true };
+            const value =
+              type === 'containerd.runc.v1.CheckpointOptions'
+                ? runcOptions.runc.v1.CheckpointOptions.encode(fields).finish()
+                : runcOptions.linux.runc.CheckpointOptions.encode(fields).finish();
+            await checkpointRpc(id, image, { type_url: type, value });
+            const exit = await h.events.waitFor(
+              (e) => e.topic === '/tasks/exit' && e.payload['id'] === id,
+              20000,
+            );
+            const dumped = existsSync(`${image}/inventory.img`);
+            const spec = JSON.parse(readFileSync(`${bundleOf(id)}/config.json`, 'utf8')) as {
+              root: { path: string };
+            };
+            // The dumped container's rootfs, still mounted: CRIU finds its files there.
+            spec.root.path = `${bundleOf(id)}/rootfs`;
+            writeFileSync(`${bundle}/config.json`, JSON.stringify(spec));
+            const call = (method: string, payload: Uint8Array) => taskRpc(host, method, payload);
+            const outcome = (r: Awaited<ReturnType<typeof call>>) =>
+              r.ok ? 'ok' : `${String(r.code)} ${r.message}`;
+            const created = await call(
+              'Create',
+              v2.CreateTaskRequest.encode({ id: restored, bundle, checkpoint: image }).finish(),
+            );
+            const started = await call('Start', v2.StartRequest.encode({ id: restored }).finish());
+            const state = await call('State', v2.StateRequest.encode({ id: restored }).finish());
+            const st = state.ok ? v2.StateResponse.decode(state.reply) : undefined;
+            await call('Kill', v2.KillRequest.encode({ id: restored, signal: 15 }).finish());
+            const waited = await call('Wait', v2.WaitRequest.encode({ id: restored }).finish());
+            const count = waited.ok ? v2.WaitResponse.decode(waited.reply).exit_status : -1;
+            const del = await call('Delete', v2.DeleteRequest.encode({ id: restored }).finish());
+            return {
+              exitStatus: exit.payload['exit_status'],
+              dumped,
+              create: outcome(created),
+              start: outcome(started),
+              state: st?.status,
+              countContinued: count >= 10 ? true : count,
+              delete: outcome(del),
+            };
+          } finally {
+            await h.destroy(id);
+            await h.destroy(host);
+            rmSync(image, { recursive: true, force: true });
+            rmSync(bundle, { recursive: true, force: true });
+          }
+        },
+        {
+          exitStatus: 137,
+          dumped: true,
+          create: 'ok',
+          start: 'ok',
+          state: containerd.v1.types.Status.RUNNING,
+          countContinued: true,
+          delete: 'ok',
+        },
+      );
+    });
+  }
+
+  // A client's checkpoint image path (the Go client's WithCheckpointImagePath; ctr 1.6 sends its
+  // --image-path only to runc runtime names): containerd 1.6/1.7 make it the reference's
+  // checkpoint path and store nothing, but hand ours a temporary path (stored as a checkpoint
+  // image afterwards) with the image path only in the options. Ours must dump into the image path
+  // too, and what containerd stores must not be empty. A task created with `criu_image_path`
+  // (which 1.6/1.7 likewise pass to ours only in the options) restores from it.
+  test('real CRIU: a checkpoint image path is honoured, and restored from', async (t: TestContext) => {
+    const criu = await criuCheck(defaultCriu());
+    if (!criu.ok) {
+      t.skip(criu.reason);
+      return;
+    }
+    const v2 = containerd.task.v2;
+    const scenario = async (rt: RuntimeName) => {
+      const id = h.uid(rt, 'criudir');
+      const host = h.uid(rt, 'criudirhost');
+      const restored = h.uid(rt, 'criudirnew');
+      const dir = mkdtempSync('/tmp/ckpt-dir-');
+      const bundle = mkdtempSync('/tmp/ckpt-bundle-');
+      try {
+        await h.runDetached(rt, id, ['sh', '-c', COUNTER]);
+        await h.runDetached(rt, host, ['sleep', '1000']);
+        await sleep(3000);
+        // The option types the Go client sends each runtime name.
+        const options =
+          rt === 'reference'
+            ? {
+                type_url: 'containerd.runc.v1.CheckpointOptions',
+                value: runcOptions.runc.v1.CheckpointOptions.encode({ image_path: dir }).finish(),
+              }
+            : {
+                type_url: 'containerd.linux.runc.CheckpointOptions',
+                value: runcOptions.linux.runc.CheckpointOptions.encode({
+                  image_path: dir,
+                }).finish(),
+              };
+        const cp = await checkpointTask(h.cd, id, options);
+        const inDir = existsSync(`${dir}/inventory.img`);
+        await h.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+        await h.waitStatus(id, 'STOPPED');
+        const spec = JSON.parse(readFileSync(`${bundleOf(id)}/config.json`, 'utf8')) as {
+          root: { path: string };
+        };
+        spec.root.path = `${bundleOf(id)}/rootfs`;
+        writeFileSync(`${bundle}/config.json`, JSON.stringify(spec));
+        const call = (method: string, payload: Uint8Array) => taskRpc(host, method, payload);
+        const outcome = (r: Awaited<ReturnType<typeof call>>) =>
+          r.ok ? 'ok' : `${String(r.code)} ${r.message}`;
+        const createOptions = {
+          type_url: 'containerd.runc.v1.Options',
+          value: runcOptions.runc.v1.Options.encode({ criu_image_path: dir }).finish(),
+        };
+        // What containerd 1.6/1.7 send each runtime name for a restore from `dir`.
+        const created = await call(
+          'Create',
+          v2.CreateTaskRequest.encode(
+            rt === 'reference'
+              ? { id: restored, bundle, checkpoint: dir, options: createOptions }
+              : { id: restored, bundle, options: createOptions },
+          ).finish(),
+        );
+        const started = await call('Start', v2.StartRequest.encode({ id: restored }).finish());
+        await call('Kill', v2.KillRequest.encode({ id: restored, signal: 15 }).finish());
+        const waited = await call('Wait', v2.WaitRequest.encode({ id: restored }).finish());
+        const count = waited.ok ? v2.WaitResponse.decode(waited.reply).exit_status : -1;
+        await call('Delete', v2.DeleteRequest.encode({ id: restored }).finish());
+        return {
+          checkpoint: [cp.code, cp.message],
+          stored: cp.descriptors > 0,
+          inDir,
+          create: outcome(created),
+          start: outcome(started),
+          countContinued: count >= 10 ? true : count,
+        };
+      } finally {
+        await h.destroy(id);
+        await h.destroy(host);
+        rmSync(dir, { recursive: true, force: true });
+        rmSync(bundle, { recursive: true, force: true });
+        for (const image of (await h.ctr(['image', 'ls', '-q'])).stdout.split('\n')) {
+          if (image.includes(`checkpoint/${id}`)) await h.ctr(['image', 'rm', image]);
+        }
+      }
+    };
+    const same = {
+      checkpoint: [0, ''],
+      inDir: true,
+      create: 'ok',
+      start: 'ok',
+      countContinued: true,
+    };
+    const pathForAll = h.cd.version !== '1.6' && h.cd.version !== '1.7';
+    // 2.x applies the image path for every runtime name: then neither stores anything.
+    assert.deepEqual(await scenario('reference'), { ...same, stored: false });
+    assert.deepEqual(await scenario('ours'), { ...same, stored: !pathForAll });
+  });
+
+  test('real CRIU: a paused task and a terminal task, through ctr', async (t: TestContext) => {
+    const criu = await criuCheck(defaultCriu());
+    if (!criu.ok) {
+      t.skip(criu.reason);
+      return;
+    }
+    await differential(
+      async (rt) => {
+        const paused = h.uid(rt, 'criupaused');
+        const tty = h.uid(rt, 'criutty');
+        const refs = [paused, tty].map((id) => `example.com/checkpoint/${id}:latest`);
+        try {
+          await h.runDetached(rt, paused, ['sh', '-c', COUNTER]);
+          await h.ctr(['task', 'pause', paused]);
+          const cpPaused = await h.ctr([
+            'container',
+            'checkpoint',
+            '--task',
+            paused,
+            refs[0] ?? '',
+          ]);
+          const afterPaused = await h.taskStatus(paused);
+          const term = ctrInTerminal(h.cd, [
+            'run',
+            '-d',
+            '-t',
+            '--runtime',
+            RUNTIMES[rt],
+            h.image,
+            tty,
+            'sh',
+            '-c',
+            COUNTER,
+          ]);
+          assert.equal(await term.exited, 0);
+          await h.waitStatus(tty, 'RUNNING');
+          const cpTty = await h.ctr(['container', 'checkpoint', '--task', tty, refs[1] ?? '']);
+          const afterTty = await h.taskStatus(tty);
+          const subs = (text: string): string =>
+            text
+              .split(bundleOf(paused))
+              .join('<bundle>')
+              .split(bundleOf(tty))
+              .join('<bundle>')
+              .replace(/runc did not terminate successfully: exit status 1: .*$/s, 'runc failed');
+          // ctr pauses before it checkpoints, which a paused task refuses; the Task API does not.
+          const image = mkdtempSync('/tmp/ckpt-image-');
+          let apiPaused = 'ok';
+          try {
+            await checkpointRpc(paused, image);
+          } catch (err) {
+            apiPaused = (err as Error).message;
+          }
+          const dumped = existsSync(`${image}/inventory.img`);
+          rmSync(image, { recursive: true, force: true });
+          const afterApi = await h.taskStatus(paused);
+          return {
+            paused: [cpPaused.exitCode, subs(cpPaused.stderr), afterPaused],
+            pausedApi: [apiPaused, dumped, afterApi],
+            tty: [cpTty.exitCode, subs(cpTty.stderr), afterTty],
+          };
+        } finally {
+          await h.destroy(paused);
+          await h.destroy(tty);
+          for (const ref of refs) await h.ctr(['image', 'rm', ref]);
+        }
+      },
+      {
+        paused: [1, 'ctr: cannot pause a paused container: unknown', 'PAUSED'],
+        pausedApi: ['ok', true, 'PAUSED'],
+        tty: [0, '', 'RUNNING'],
+      },
     );
   });
 
