@@ -87,8 +87,22 @@ export class Harness {
     return found.payload;
   }
 
+  /** What 1.x's error mapping re-attaches to a shim's Unknown error ('' on 2.x). */
+  get unknown(): string {
+    return this.cd.version.startsWith('1.') ? ': unknown' : '';
+  }
+
   async waitTopics(id: string, count: number): Promise<string[]> {
-    await waitFor(() => this.topicsFor(id).length >= count, 20000, 50);
+    try {
+      await waitFor(() => this.topicsFor(id).length >= count, 20000, 50);
+    } catch (err) {
+      throw new Error(
+        `${String(count)} events of ${id} expected, got ${this.topicsFor(id).join(' ')}`,
+        {
+          cause: err,
+        },
+      );
+    }
     return this.topicsFor(id);
   }
 
