@@ -74,6 +74,15 @@ async function taskPid(id: string): Promise<number> {
   return Number(line?.trim().split(/\s+/)[1]);
 }
 
+/**
+ * On 2.x the reference shim sometimes exits before its /tasks/delete reaches containerd (seen on
+ * 2.1.5: a restored task's events end at /tasks/exit); ours always sends it. There /tasks/delete
+ * is left out of what is compared.
+ */
+function compared(topic: string): boolean {
+  return h.cd.version.startsWith('1.') || !topic.startsWith('/tasks/delete');
+}
+
 /** Topics of one container with the payload fields that matter, paths normalised. */
 function eventSummary(id: string, subs: Record<string, string>): string[] {
   return h.eventsFor(id).map((e) => {
@@ -110,6 +119,60 @@ async function taskRpc(
   }
 }
 
+interface Restored {
+  create: string;
+  start: string;
+  state: number | undefined;
+  countContinued: true | number;
+  delete: string;
+}
+
+/**
+ * Restores `image` as task `restored` in the running shim of `host` (Create with `create`'s
+ * checkpoint fields, Start), then ends it with SIGTERM: what each step answered, its state while
+ * running, and whether the COUNTER it runs went on counting. The bundle reuses the rootfs of the
+ * dumped container `from`, still mounted: CRIU finds its files there.
+ */
+async function restoreInShim(
+  host: string,
+  from: string,
+  restored: string,
+  create: { checkpoint?: string; options?: { type_url: string; value: Uint8Array } },
+): Promise<Restored> {
+  const v2 = containerd.task.v2;
+  const bundle = mkdtempSync('/tmp/ckpt-bundle-');
+  try {
+    const spec = JSON.parse(readFileSync(`${bundleOf(from)}/config.json`, 'utf8')) as {
+      root: { path: string };
+    };
+    spec.root.path = `${bundleOf(from)}/rootfs`;
+    writeFileSync(`${bundle}/config.json`, JSON.stringify(spec));
+    const call = (method: string, payload: Uint8Array) => taskRpc(host, method, payload);
+    const outcome = (r: Awaited<ReturnType<typeof call>>) =>
+      r.ok ? 'ok' : `${String(r.code)} ${r.message}`;
+    const id = restored;
+    const created = await call(
+      'Create',
+      v2.CreateTaskRequest.encode({ id, bundle, ...create }).finish(),
+    );
+    const started = await call('Start', v2.StartRequest.encode({ id }).finish());
+    const state = await call('State', v2.StateRequest.encode({ id }).finish());
+    await call('Kill', v2.KillRequest.encode({ id, signal: 15 }).finish());
+    const waited = await call('Wait', v2.WaitRequest.encode({ id }).finish());
+    const count = waited.ok ? v2.WaitResponse.decode(waited.reply).exit_status : -1;
+    const del = await call('Delete', v2.DeleteRequest.encode({ id }).finish());
+    return {
+      create: outcome(created),
+      start: outcome(started),
+      state: state.ok ? v2.StateResponse.decode(state.reply).status : undefined,
+      countContinued: count >= 10 ? true : count,
+      delete: outcome(del),
+    };
+  } finally {
+    rmSync(bundle, { recursive: true, force: true });
+  }
+}
+
 /** Calls the shim's Task/Checkpoint directly, as containerd's tasks service would. */
 async function checkpointRpc(
   id: string,
@@ -133,13 +196,7 @@ async function checkpointRpc(
 }
 
 describe('checkpoint / restore', () => {
-  test('emulated CRIU: same runc command lines, states and events', async (t: TestContext) => {
-    if (!h.cd.version.startsWith('1.')) {
-      // Seen on 2.1 with the reference: the restored task's events stop at /tasks/exit (no
-      // /tasks/delete after `ctr task delete`). Not investigated yet, so not compared there.
-      t.skip('containerd 2.x: the restored task has no /tasks/delete under the reference');
-      return;
-    }
+  test('emulated CRIU: same runc command lines, states and events', async () => {
     await differential(
       async (rt) => {
         const rec = new RuncRecorder({ fakeCriu: true });
@@ -158,7 +215,7 @@ describe('checkpoint / restore', () => {
           const pid = await taskPid(restored);
           await h.destroy(restored);
           await waitFor(() => rec.calls().filter((c) => c.includes('--force')).length === 2, 20000);
-          await h.waitTopics(restored, 4);
+          await h.waitTopics(restored, 3);
           const subs = {
             [bundleOf(id)]: '<bundle>',
             [bundleOf(restored)]: '<bundle2>',
@@ -171,7 +228,7 @@ describe('checkpoint / restore', () => {
             restore: [rs.exitCode, rs.stderr],
             restoredPidKnown: pid > 0,
             calls: rec.normalized(subs),
-            events: [...eventSummary(id, subs), ...eventSummary(restored, subs)],
+            events: [...eventSummary(id, subs), ...eventSummary(restored, subs)].filter(compared),
           };
         } finally {
           await h.ctr(['image', 'rm', ref]);
@@ -208,7 +265,7 @@ describe('checkpoint / restore', () => {
           '/tasks/start pid>0=true',
           '/tasks/exit',
           '/tasks/delete',
-        ],
+        ].filter(compared),
       },
     );
   });
@@ -468,7 +525,10 @@ describe('checkpoint / restore', () => {
             status,
             exec: exec.exitCode,
             countContinued: count >= 10 ? true : count,
-            topics: h.eventsFor(restored).map((e) => e.topic),
+            topics: h
+              .eventsFor(restored)
+              .map((e) => e.topic)
+              .filter(compared),
           };
         } finally {
           await h.ctr(['image', 'rm', ref]);
@@ -489,7 +549,7 @@ describe('checkpoint / restore', () => {
           '/tasks/exit',
           '/tasks/exit',
           '/tasks/delete',
-        ],
+        ].filter(compared),
       },
     );
   });
@@ -507,14 +567,12 @@ describe('checkpoint / restore', () => {
         t.skip(criu.reason);
         return;
       }
-      const v2 = containerd.task.v2;
       await differential(
         async (rt) => {
           const id = h.uid(rt, 'criuexit');
           const host = h.uid(rt, 'criuhost');
           const restored = h.uid(rt, 'criunew');
           const image = mkdtempSync('/tmp/ckpt-image-');
-          const bundle = mkdtempSync('/tmp/ckpt-bundle-');
           try {
             await h.runDetached(rt, id, ['sh', '-c', COUNTER]);
             await h.runDetached(rt, host, ['sleep', '1000']);
@@ -531,40 +589,15 @@ describe('checkpoint / restore', () => {
               20000,
             );
             const dumped = existsSync(`${image}/inventory.img`);
-            const spec = JSON.parse(readFileSync(`${bundleOf(id)}/config.json`, 'utf8')) as {
-              root: { path: string };
-            };
-            // The dumped container's rootfs, still mounted: CRIU finds its files there.
-            spec.root.path = `${bundleOf(id)}/rootfs`;
-            writeFileSync(`${bundle}/config.json`, JSON.stringify(spec));
-            const call = (method: string, payload: Uint8Array) => taskRpc(host, method, payload);
-            const outcome = (r: Awaited<ReturnType<typeof call>>) =>
-              r.ok ? 'ok' : `${String(r.code)} ${r.message}`;
-            const created = await call(
-              'Create',
-              v2.CreateTaskRequest.encode({ id: restored, bundle, checkpoint: image }).finish(),
-            );
-            const started = await call('Start', v2.StartRequest.encode({ id: restored }).finish());
-            const state = await call('State', v2.StateRequest.encode({ id: restored }).finish());
-            const st = state.ok ? v2.StateResponse.decode(state.reply) : undefined;
-            await call('Kill', v2.KillRequest.encode({ id: restored, signal: 15 }).finish());
-            const waited = await call('Wait', v2.WaitRequest.encode({ id: restored }).finish());
-            const count = waited.ok ? v2.WaitResponse.decode(waited.reply).exit_status : -1;
-            const del = await call('Delete', v2.DeleteRequest.encode({ id: restored }).finish());
             return {
               exitStatus: exit.payload['exit_status'],
               dumped,
-              create: outcome(created),
-              start: outcome(started),
-              state: st?.status,
-              countContinued: count >= 10 ? true : count,
-              delete: outcome(del),
+              ...(await restoreInShim(host, id, restored, { checkpoint: image })),
             };
           } finally {
             await h.destroy(id);
             await h.destroy(host);
             rmSync(image, { recursive: true, force: true });
-            rmSync(bundle, { recursive: true, force: true });
           }
         },
         {
@@ -592,19 +625,17 @@ describe('checkpoint / restore', () => {
       t.skip(criu.reason);
       return;
     }
-    const v2 = containerd.task.v2;
     const scenario = async (rt: RuntimeName) => {
       const id = h.uid(rt, 'criudir');
       const host = h.uid(rt, 'criudirhost');
       const restored = h.uid(rt, 'criudirnew');
       const dir = mkdtempSync('/tmp/ckpt-dir-');
-      const bundle = mkdtempSync('/tmp/ckpt-bundle-');
       try {
         await h.runDetached(rt, id, ['sh', '-c', COUNTER]);
         await h.runDetached(rt, host, ['sleep', '1000']);
         await sleep(3000);
         // The option types the Go client sends each runtime name (2.x knows only runc.v1's).
-        const options =
+        const checkpointOptions =
           rt === 'reference' || !h.cd.version.startsWith('1.')
             ? {
                 type_url: 'containerd.runc.v1.CheckpointOptions',
@@ -616,49 +647,31 @@ describe('checkpoint / restore', () => {
                   image_path: dir,
                 }).finish(),
               };
-        const cp = await checkpointTask(h.cd, id, options);
+        const cp = await checkpointTask(h.cd, id, checkpointOptions);
         const inDir = existsSync(`${dir}/inventory.img`);
         await h.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
         await h.waitStatus(id, 'STOPPED');
-        const spec = JSON.parse(readFileSync(`${bundleOf(id)}/config.json`, 'utf8')) as {
-          root: { path: string };
-        };
-        spec.root.path = `${bundleOf(id)}/rootfs`;
-        writeFileSync(`${bundle}/config.json`, JSON.stringify(spec));
-        const call = (method: string, payload: Uint8Array) => taskRpc(host, method, payload);
-        const outcome = (r: Awaited<ReturnType<typeof call>>) =>
-          r.ok ? 'ok' : `${String(r.code)} ${r.message}`;
-        const createOptions = {
+        const options = {
           type_url: 'containerd.runc.v1.Options',
           value: runcOptions.runc.v1.Options.encode({ criu_image_path: dir }).finish(),
         };
         // What containerd 1.6/1.7 send each runtime name for a restore from `dir`.
-        const created = await call(
-          'Create',
-          v2.CreateTaskRequest.encode(
-            rt === 'reference'
-              ? { id: restored, bundle, checkpoint: dir, options: createOptions }
-              : { id: restored, bundle, options: createOptions },
-          ).finish(),
+        const restore = await restoreInShim(
+          host,
+          id,
+          restored,
+          rt === 'reference' ? { checkpoint: dir, options } : { options },
         );
-        const started = await call('Start', v2.StartRequest.encode({ id: restored }).finish());
-        await call('Kill', v2.KillRequest.encode({ id: restored, signal: 15 }).finish());
-        const waited = await call('Wait', v2.WaitRequest.encode({ id: restored }).finish());
-        const count = waited.ok ? v2.WaitResponse.decode(waited.reply).exit_status : -1;
-        await call('Delete', v2.DeleteRequest.encode({ id: restored }).finish());
         return {
           checkpoint: [cp.code, cp.message],
           stored: cp.descriptors > 0,
           inDir,
-          create: outcome(created),
-          start: outcome(started),
-          countContinued: count >= 10 ? true : count,
+          ...restore,
         };
       } finally {
         await h.destroy(id);
         await h.destroy(host);
         rmSync(dir, { recursive: true, force: true });
-        rmSync(bundle, { recursive: true, force: true });
         for (const image of (await h.ctr(['image', 'ls', '-q'])).stdout.split('\n')) {
           if (image.includes(`checkpoint/${id}`)) await h.ctr(['image', 'rm', image]);
         }
@@ -669,7 +682,9 @@ describe('checkpoint / restore', () => {
       inDir: true,
       create: 'ok',
       start: 'ok',
+      state: containerd.v1.types.Status.RUNNING,
       countContinued: true,
+      delete: 'ok',
     };
     const pathForAll = h.cd.version !== '1.6' && h.cd.version !== '1.7';
     // 2.x applies the image path for every runtime name: then neither stores anything.
