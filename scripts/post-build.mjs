@@ -22,7 +22,8 @@ const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const build = join(root, 'build');
 mkdirSync(join(build, 'src/gen'), { recursive: true });
 for (const name of readdirSync(join(root, 'src/gen'))) {
-  if (name.endsWith('.js')) copyFileSync(join(root, 'src/gen', name), join(build, 'src/gen', name));
+  if (name.endsWith('.js') || name.endsWith('.d.ts'))
+    copyFileSync(join(root, 'src/gen', name), join(build, 'src/gen', name));
 }
 
 let revision = 'unknown';

@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { containerd } from '../../src/gen/events.js';
 import { dateFromTimestamp } from '../../src/base/proto-util.js';
 import { waitFor } from './leaks.js';
+import { decodeEventPayload } from '../../src/client/event-sink.js';
 
 const ev = containerd.services.events.v1;
 
@@ -22,19 +23,6 @@ export interface EventStream {
   close(): void;
 }
 
-function decodePayload(typeUrl: string, value: Uint8Array): Record<string, unknown> {
-  const name = typeUrl.replace(/^.*\/?containerd\.events\./, '');
-  const type = (
-    containerd.events as unknown as Record<string, { decode(b: Uint8Array): object } | undefined>
-  )[name];
-  if (!type) return {};
-  // Defaults live on the message prototype; for..in sees them, a spread would not.
-  const decoded = type.decode(value) as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (const key in decoded) if (typeof decoded[key] !== 'function') out[key] = decoded[key];
-  return out;
-}
-
 export function subscribeEvents(address: string, filters: string[] = []): EventStream {
   const client = new grpc.Client(`unix://${address}`, grpc.credentials.createInsecure());
   const events: DecodedEvent[] = [];
@@ -51,7 +39,7 @@ export function subscribeEvents(address: string, filters: string[] = []): EventS
       namespace: env.namespace,
       timestamp: dateFromTimestamp(env.timestamp ?? {}),
       typeUrl,
-      payload: decodePayload(typeUrl, env.event?.value ?? new Uint8Array()),
+      payload: decodeEventPayload(typeUrl, env.event?.value ?? new Uint8Array()),
     });
   });
   call.on('error', () => undefined);

@@ -22,20 +22,25 @@ const BUSYBOX = '/bin/busybox';
 
 const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 
+/** A busybox root filesystem in `rootfs` (created): /bin with every applet, root's passwd. */
+export async function buildBusyboxRootfs(rootfs: string): Promise<void> {
+  for (const d of ['bin', 'etc', 'tmp', 'proc', 'sys', 'dev', 'root'])
+    mkdirSync(join(rootfs, d), { recursive: true });
+  copyFileSync(BUSYBOX, join(rootfs, 'bin/busybox'));
+  chmodSync(join(rootfs, 'bin/busybox'), 0o755);
+  const applets = (await execa(BUSYBOX, ['--list'])).stdout.split('\n').filter(Boolean);
+  for (const applet of applets) {
+    if (applet !== 'busybox') symlinkSync('busybox', join(rootfs, 'bin', applet));
+  }
+  writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+  writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\n');
+}
+
 async function buildArchive(path: string): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'img-'));
   try {
     const rootfs = join(work, 'rootfs');
-    for (const d of ['bin', 'etc', 'tmp', 'proc', 'sys', 'dev', 'root'])
-      mkdirSync(join(rootfs, d), { recursive: true });
-    copyFileSync(BUSYBOX, join(rootfs, 'bin/busybox'));
-    chmodSync(join(rootfs, 'bin/busybox'), 0o755);
-    const applets = (await execa(BUSYBOX, ['--list'])).stdout.split('\n').filter(Boolean);
-    for (const applet of applets) {
-      if (applet !== 'busybox') symlinkSync('busybox', join(rootfs, 'bin', applet));
-    }
-    writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-    writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\n');
+    await buildBusyboxRootfs(rootfs);
     const layerTar = join(work, 'layer.tar');
     await execa('tar', [
       '--numeric-owner',

@@ -23,17 +23,26 @@ export function ctrInTerminal(
   args: string[],
   size: { cols: number; rows: number } = { cols: 80, rows: 24 },
 ): TerminalSession {
-  const term: IPty = spawn(
+  return inTerminal(
     cd.ctrPath,
     ['--address', cd.address, '--namespace', cd.namespace, ...args],
-    {
-      name: 'xterm',
-      cols: size.cols,
-      rows: size.rows,
-      cwd: '/',
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', TERM: 'xterm' },
-    },
+    size,
   );
+}
+
+/** Any program under a real pty. */
+export function inTerminal(
+  file: string,
+  args: string[],
+  size: { cols: number; rows: number } = { cols: 80, rows: 24 },
+): TerminalSession {
+  const term: IPty = spawn(file, args, {
+    name: 'xterm',
+    cols: size.cols,
+    rows: size.rows,
+    cwd: '/',
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', TERM: 'xterm' },
+  });
   let output = '';
   let exitCode: number | undefined;
   term.onData((d) => {

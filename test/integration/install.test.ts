@@ -9,7 +9,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { REPO, startContainerd, type Containerd } from '../helpers/containerd.js';
-import { ensureBusyboxImage } from '../helpers/image.js';
+import { buildBusyboxRootfs, ensureBusyboxImage } from '../helpers/image.js';
 import { ctrInTerminal } from '../helpers/pty.js';
 import { processesMatching } from '../helpers/leaks.js';
 
@@ -38,7 +38,7 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-test('the tarball holds the runtime only, with both executables', async () => {
+test('the tarball holds the runtime only, with both shim executables and the CLI', async () => {
   const tgz = readdirSync(work).find((f) => f.endsWith('.tgz')) ?? '';
   const files = (await execa('tar', ['tzf', join(work, tgz)])).stdout.split('\n');
   for (const f of [
@@ -59,7 +59,30 @@ test('the tarball holds the runtime only, with both executables', async () => {
   assert.deepEqual(readdirSync(join(prefix, 'bin')).sort(), [
     'containerd-shim-ts-v2',
     'containerd-shim-tsshim-v2',
+    'tsshim',
   ]);
+});
+
+test('the installed tsshim runs a container without containerd', async () => {
+  const rootfs = join(work, 'cli-rootfs');
+  await buildBusyboxRootfs(rootfs);
+  const r = await execa(
+    join(prefix, 'bin/tsshim'),
+    [
+      'run',
+      '--rootfs',
+      rootfs,
+      '--state-dir',
+      join(work, 'cli-state'),
+      '--',
+      'sh',
+      '-c',
+      'echo installed; exit 4',
+    ],
+    { reject: false },
+  );
+  assert.equal(r.exitCode, 4, r.stderr);
+  assert.equal(r.stdout, 'installed');
 });
 
 for (const runtime of ['io.containerd.tsshim.v2', 'io.containerd.ts.v2']) {
