@@ -106,6 +106,14 @@ export class Harness {
     return this.topicsFor(id);
   }
 
+  /** The /tasks/exit of `id`'s init (not of its execs). */
+  waitInitExit(id: string, timeoutMs = 15000): Promise<DecodedEvent> {
+    return this.events.waitFor(
+      (e) => e.topic === '/tasks/exit' && e.payload['id'] === id,
+      timeoutMs,
+    );
+  }
+
   async waitEvent(id: string, topic: string, timeoutMs = 15000): Promise<DecodedEvent> {
     return this.events.waitFor(
       (e) => e.topic === topic && e.payload['container_id'] === id,

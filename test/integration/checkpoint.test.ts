@@ -173,6 +173,23 @@ async function restoreInShim(
   }
 }
 
+/** An exec in `id` that exits with `code`, then `signal` to the init: both exit statuses. */
+async function execThenSignal(id: string, code: number, signal: string): Promise<[number, number]> {
+  const exec = await h.ctr([
+    'task',
+    'exec',
+    '--exec-id',
+    'e1',
+    id,
+    'sh',
+    '-c',
+    `exit ${String(code)}`,
+  ]);
+  await h.ctr(['task', 'kill', '-s', signal, id]);
+  const exit = await h.waitInitExit(id);
+  return [exec.exitCode, Number(exit.payload['exit_status'])];
+}
+
 /** Calls the shim's Task/Checkpoint directly, as containerd's tasks service would. */
 async function checkpointRpc(
   id: string,
@@ -344,10 +361,7 @@ describe('checkpoint / restore', () => {
                 },
           );
           // exit: the (emulated) dump stops the container.
-          const exit = await h.events.waitFor(
-            (e) => e.topic === '/tasks/exit' && e.payload['id'] === id,
-            20000,
-          );
+          const exit = await h.waitInitExit(id, 20000);
           const marker = existsSync(`${image}/fake-criu-dump`);
           const workKept = existsSync(work);
           await h.ctr(['task', 'delete', id]);
@@ -501,29 +515,14 @@ describe('checkpoint / restore', () => {
           await h.destroy(id);
           const rs = await h.ctr(['container', 'restore', '--live', restored, ref]);
           const status = await h.taskStatus(restored);
-          const exec = await h.ctr([
-            'task',
-            'exec',
-            '--exec-id',
-            'e1',
-            restored,
-            'sh',
-            '-c',
-            'exit 4',
-          ]);
-          await h.ctr(['task', 'kill', '-s', 'SIGTERM', restored]);
-          const exit = await h.events.waitFor(
-            (e) => e.topic === '/tasks/exit' && e.payload['id'] === restored,
-            15000,
-          );
-          const count = Number(exit.payload['exit_status']);
+          const [exec, count] = await execThenSignal(restored, 4, 'SIGTERM');
           await h.destroy(restored);
           return {
             checkpoint: [cp.exitCode, cp.stderr],
             afterCheckpoint,
             restore: [rs.exitCode, rs.stderr],
             status,
-            exec: exec.exitCode,
+            exec,
             countContinued: count >= 10 ? true : count,
             topics: h
               .eventsFor(restored)
@@ -584,10 +583,7 @@ describe('checkpoint / restore', () => {
                 ? runcOptions.runc.v1.CheckpointOptions.encode(fields).finish()
                 : runcOptions.linux.runc.CheckpointOptions.encode(fields).finish();
             await checkpointRpc(id, image, { type_url: type, value });
-            const exit = await h.events.waitFor(
-              (e) => e.topic === '/tasks/exit' && e.payload['id'] === id,
-              20000,
-            );
+            const exit = await h.waitInitExit(id, 20000);
             const dumped = existsSync(`${image}/inventory.img`);
             return {
               exitStatus: exit.payload['exit_status'],
@@ -831,23 +827,9 @@ describe('checkpoint / restore', () => {
           const rs = await h.ctr(['container', 'restore', '--live', restored, ref]);
           assert.equal(rs.exitCode, 0, rs.stderr);
           await h.waitStatus(restored, 'RUNNING');
-          const exec = await h.ctr([
-            'task',
-            'exec',
-            '--exec-id',
-            'e1',
-            restored,
-            'sh',
-            '-c',
-            'exit 5',
-          ]);
-          await h.ctr(['task', 'kill', '-s', 'SIGKILL', restored]);
-          const exit = await h.events.waitFor(
-            (e) => e.topic === '/tasks/exit' && e.payload['id'] === restored,
-            15000,
-          );
+          const [exec, initExit] = await execThenSignal(restored, 5, 'SIGKILL');
           await h.destroy(restored);
-          return { exec: exec.exitCode, initExit: exit.payload['exit_status'] };
+          return { exec, initExit };
         } finally {
           await h.ctr(['image', 'rm', ref]);
           rec.remove();

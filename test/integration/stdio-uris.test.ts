@@ -440,10 +440,7 @@ describe('stdio URIs: ours vs the reference shim', () => {
         const statusAfterRestart = await h.taskStatus(id);
         const trigger = await ctr(['task', 'exec', '--exec-id', 'go', id, 'touch', '/tmp/go']);
         const attach = await h.ctrBackground(['task', 'attach', id]);
-        const exit = await h.events.waitFor(
-          (e) => e.topic === '/tasks/exit' && e.payload['id'] === id,
-          15000,
-        );
+        const exit = await h.waitInitExit(id, 15000);
         // Observed under both shims: containerd 1.6 deletes a task restored after its restart by
         // itself once it exits, so there is no `ctr task delete` to do.
         const deleted = await h.waitEvent(id, '/tasks/delete');
