@@ -1,46 +1,58 @@
-// The CLI's ends of a container's stdio FIFOs. Opening a FIFO blocks until the other side opens
-// it (the shim does at Create), so opens run in the background and are awaited after Create.
-import { closeSync, constants, open, openSync } from 'node:fs';
-import net from 'node:net';
-import { execa } from 'execa';
+// The client ends of a task's stdio FIFOs. The shim opens its ends during Create without
+// blocking (it keeps a reader of its own), so ours are opened after Create: an output FIFO opened
+// before any writer would read EOF at once.
+import { execFileSync } from 'node:child_process';
+import {
+  constants,
+  createWriteStream,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  type WriteStream,
+} from 'node:fs';
+import { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
-export async function makeFifo(path: string): Promise<void> {
-  await execa('mkfifo', ['-m', '0600', path]);
+const { O_RDONLY, O_RDWR, O_NONBLOCK } = constants;
+
+export interface FifoSet {
+  dir: string;
+  stdin: string;
+  stdout: string;
+  stderr: string;
 }
 
-/** One end of a FIFO, opened once the shim opens the other. */
-export class FifoEnd {
-  readonly #path: string;
-  readonly #opened: Promise<net.Socket>;
-  #settled = false;
+/** Makes stdin/stdout/stderr FIFOs in a new private directory (Node has no mkfifo). */
+export function makeFifos(): FifoSet {
+  const dir = mkdtempSync(join(tmpdir(), 'tsshim-io-'));
+  const set = {
+    dir,
+    stdin: join(dir, 'stdin'),
+    stdout: join(dir, 'stdout'),
+    stderr: join(dir, 'stderr'),
+  };
+  execFileSync('mkfifo', ['-m', '0600', set.stdin, set.stdout, set.stderr]);
+  return set;
+}
 
-  constructor(path: string, mode: 'read' | 'write') {
-    this.#path = path;
-    const flags = mode === 'read' ? constants.O_RDONLY : constants.O_WRONLY;
-    this.#opened = new Promise((resolve, reject) => {
-      open(path, flags, (err, fd) => {
-        this.#settled = true;
-        if (err) reject(err);
-        else resolve(new net.Socket({ fd, readable: mode === 'read', writable: mode === 'write' }));
-      });
-    });
-  }
+export function removeFifos(set: FifoSet): void {
+  rmSync(set.dir, { recursive: true, force: true });
+}
 
-  get socket(): Promise<net.Socket> {
-    return this.#opened;
-  }
+/** Our reading end of an output FIFO: it ends when the shim closes its writer. */
+export function openReader(path: string): Socket {
+  const socket = new Socket({ fd: openSync(path, O_RDONLY | O_NONBLOCK), readable: true });
+  socket.on('error', () => undefined);
+  return socket;
+}
 
-  /** Releases a pending open (the shim never came): open the other end once, and close it. */
-  abandon(): void {
-    if (this.#settled) return;
-    try {
-      closeSync(openSync(this.#path, constants.O_RDWR | constants.O_NONBLOCK));
-    } catch {
-      // Gone already.
-    }
-    void this.#opened.then(
-      (s) => s.destroy(),
-      () => undefined,
-    );
-  }
+/**
+ * Our writing end of the stdin FIFO. Opened read-write so the open never fails or blocks; the
+ * stream closes the fd when it finishes, and the shim then sees EOF (after CloseIO).
+ */
+export function openWriter(path: string): WriteStream {
+  const stream = createWriteStream('', { fd: openSync(path, O_RDWR), autoClose: true });
+  stream.on('error', () => undefined);
+  return stream;
 }

@@ -1,217 +1,187 @@
-// `tsshim run`: one container, no containerd. Starts our shim as containerd would, attaches the
-// terminal's stdio through FIFOs, prints task events on request, and exits with the container's
-// status after Delete and Shutdown.
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+// `tsshim run`: a container through our shim with no containerd. The CLI plays containerd's
+// part: an events socket, `start` of the shim, Create/Start, the stdio FIFOs, Wait, and the
+// cleanup (Delete, Shutdown, FIFOs, a generated bundle). Detached, it leaves the shim running and
+// records its address for the other commands.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import type net from 'node:net';
-import { ShimClient } from '../client/shim-client.js';
-import { EventSink, type TaskEvent } from '../client/event-sink.js';
-import { startShim } from '../client/start-shim.js';
-import { defaultSpec } from '../client/spec.js';
-import { FifoEnd, makeFifo } from './fifo.js';
-import { CliError } from './errors.js';
+import { EventSink, ShimClient, startShim, type TaskEvent } from '../client/index.js';
+import { UsageError } from './errors.js';
+import { makeFifos, removeFifos, type FifoSet } from './fifo.js';
+import { writeBundle } from './spec.js';
+import { recordDir, saveRecord } from './state.js';
+import { attach } from './stdio.js';
 
 export interface RunOptions {
-  bundle?: string | undefined;
-  rootfs?: string | undefined;
+  bundle?: string;
+  rootfs?: string;
   tty: boolean;
-  interactive: boolean;
-  id?: string | undefined;
-  namespace: string;
+  detach: boolean;
   events: boolean;
+  id: string;
+  namespace: string;
   stateDir: string;
   args: string[];
 }
 
-const SIGNALS: Record<string, number> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
-
-/** The bundle to run: the given one (checked), or one written for a rootfs and a command. */
-function prepareBundle(opts: RunOptions, state: string): string {
-  if (opts.bundle !== undefined) {
-    const bundle = resolve(opts.bundle);
-    const config = join(bundle, 'config.json');
-    if (!existsSync(config)) throw new CliError(`no config.json in bundle ${bundle}`);
-    try {
-      const parsed: unknown = JSON.parse(readFileSync(config, 'utf8'));
-      if (typeof parsed !== 'object' || parsed === null) throw new Error('not an object');
-      const spec = parsed as { process?: { terminal?: boolean } };
-      if (opts.tty !== (spec.process?.terminal === true)) {
-        throw new Error(
-          `process.terminal is ${String(spec.process?.terminal === true)}, -t is ${String(opts.tty)}`,
-        );
-      }
-    } catch (err) {
-      throw new CliError(`bad ${config}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    return bundle;
+/** The bundle to run and whether we wrote it (and so remove it). */
+function prepareBundle(opts: RunOptions): {
+  bundle: string;
+  terminal: boolean;
+  generated: boolean;
+} {
+  if ((opts.bundle === undefined) === (opts.rootfs === undefined))
+    throw new UsageError('give one of --bundle DIR or --rootfs DIR');
+  if (opts.rootfs !== undefined) {
+    if (!existsSync(opts.rootfs)) throw new UsageError(`rootfs ${opts.rootfs} does not exist`);
+    if (opts.args.length === 0) throw new UsageError('--rootfs needs a command after --');
+    const bundle = writeBundle({
+      rootfs: opts.rootfs,
+      args: opts.args,
+      terminal: opts.tty,
+      hostname: opts.id,
+    });
+    return { bundle, terminal: opts.tty, generated: true };
   }
-  if (opts.rootfs === undefined) throw new CliError('give --bundle or --rootfs');
-  const rootfs = resolve(opts.rootfs);
-  if (!existsSync(rootfs) || !statSync(rootfs).isDirectory()) {
-    throw new CliError(`rootfs ${rootfs} is not a directory`);
+  const bundle = resolve(opts.bundle ?? '');
+  if (opts.args.length > 0) throw new UsageError('a command is only taken with --rootfs');
+  const config = join(bundle, 'config.json');
+  if (!existsSync(config)) throw new UsageError(`no bundle at ${bundle} (no config.json)`);
+  let spec: unknown;
+  try {
+    spec = JSON.parse(readFileSync(config, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`bad ${config}: ${(err as Error).message}`);
   }
-  if (opts.args.length === 0) throw new CliError('--rootfs needs a command (after --)');
-  const bundle = join(state, 'bundle');
-  mkdirSync(bundle);
-  const spec = defaultSpec({ rootfs, args: opts.args, terminal: opts.tty });
-  writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
-  return bundle;
+  const proc =
+    typeof spec === 'object' && spec !== null ? (spec as { process?: unknown }).process : undefined;
+  if (typeof proc !== 'object' || proc === null) throw new UsageError(`bad ${config}: no process`);
+  return { bundle, terminal: (proc as { terminal?: unknown }).terminal === true, generated: false };
 }
 
-function printEvent(event: TaskEvent): void {
-  process.stderr.write(`${event.topic} ${JSON.stringify(event.payload)}\n`);
+function printEvent(e: TaskEvent): void {
+  const body = JSON.stringify(e.event, (_k, v: unknown) =>
+    typeof v === 'object' && v !== null && 'low' in v && 'high' in v
+      ? (v as { toString(): string }).toString()
+      : v,
+  );
+  process.stderr.write(`${e.topic} ${body}\n`);
 }
 
-/** Runs the container; resolves to its exit status. */
+/** Runs the container; resolves with the exit status for the CLI to exit with. */
 export async function run(opts: RunOptions): Promise<number> {
-  mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
-  const state = mkdtempSync(join(opts.stateDir, 'run-'));
-  const id = opts.id ?? `tsshim-${randomBytes(6).toString('hex')}`;
+  const { bundle, terminal, generated } = prepareBundle(opts);
+  const record = recordDir(opts.stateDir, opts.namespace, opts.id);
+  if (opts.detach && existsSync(join(record, 'address'))) {
+    if (generated) rmSync(bundle, { recursive: true, force: true });
+    throw new UsageError(`container ${opts.id} exists (${record})`);
+  }
+  const eventsDir = mkdtempSync(join(tmpdir(), 'tsshim-events-'));
   const cleanups: (() => Promise<void> | void)[] = [
     () => {
-      rmSync(state, { recursive: true, force: true });
+      rmSync(eventsDir, { recursive: true, force: true });
     },
   ];
+  if (generated && !opts.detach)
+    cleanups.push(() => {
+      rmSync(bundle, { recursive: true, force: true });
+    });
   const cleanup = async (): Promise<void> => {
     for (const step of cleanups.reverse()) await step();
   };
   try {
-    const bundle = prepareBundle(opts, state);
-    const sink = await EventSink.listen(join(state, 'events.sock'), (e) => {
-      if (opts.events) printEvent(e);
-    });
+    const sink = await EventSink.listen(join(eventsDir, 'events.sock'));
     cleanups.push(() => sink.close());
+    if (opts.events) sink.on('event', printEvent);
     const address = await startShim({
-      id,
+      id: opts.id,
       namespace: opts.namespace,
       bundle,
-      eventsAddress: join(state, 'events.sock'),
-      address: join(state, 'containerd.sock'),
+      eventsAddress: sink.path,
+      // The warm path pays off for a long-lived containerd; a fresh events socket per run would
+      // leave one warm process per run behind for its linger time.
+      env: { ...process.env, TSSHIM_WARM: '0' },
     });
-    const shim = await ShimClient.connect(address, opts.namespace);
+    const client = await ShimClient.connect(address, opts.namespace);
+    // Shutdown makes the shim exit; waiting for it lets its last events (/tasks/delete) arrive.
+    let keepShim = false;
     cleanups.push(async () => {
-      // Shutdown ends the daemon once it serves nothing: wait for it, so its last events land.
-      await shim.shutdown().catch(() => undefined);
-      await Promise.race([shim.closed, new Promise((r) => setTimeout(r, 5000).unref())]);
-      shim.close();
+      if (keepShim) return;
+      await client.shutdown({ id: opts.id, now: false }).catch(() => undefined);
+      await client.closed();
     });
-    return await runTask(shim, id, bundle, state, opts);
+    if (opts.detach) {
+      const status = await runDetached(client, opts, bundle, terminal, generated, address);
+      keepShim = true;
+      return status;
+    }
+
+    const fifos = makeFifos();
+    cleanups.push(() => {
+      removeFifos(fifos);
+    });
+    return await runAttached(client, opts.id, bundle, terminal, fifos, cleanups);
   } finally {
     await cleanup();
   }
 }
 
-async function runTask(
-  shim: ShimClient,
+async function runAttached(
+  client: ShimClient,
   id: string,
   bundle: string,
-  state: string,
-  opts: RunOptions,
+  terminal: boolean,
+  fifos: FifoSet,
+  cleanups: (() => Promise<void> | void)[],
 ): Promise<number> {
-  const paths = {
-    stdin: opts.interactive || opts.tty ? join(state, 'stdin') : '',
-    stdout: join(state, 'stdout'),
-    stderr: opts.tty ? '' : join(state, 'stderr'),
+  await client.create({
+    id,
+    bundle,
+    terminal,
+    stdin: fifos.stdin,
+    stdout: fifos.stdout,
+    stderr: terminal ? '' : fifos.stderr,
+  });
+  cleanups.push(async () => {
+    await client.delete({ id }).catch(() => undefined);
+  });
+  const io = attach(client, fifos, { id }, terminal);
+  cleanups.push(() => {
+    io.detach();
+  });
+  const forward = (signal: NodeJS.Signals): void => {
+    client.kill({ id, signal: signal === 'SIGINT' ? 2 : 15, all: false }).catch(() => undefined);
   };
-  for (const p of Object.values(paths)) if (p !== '') await makeFifo(p);
-  const ends = {
-    stdin: paths.stdin !== '' ? new FifoEnd(paths.stdin, 'write') : undefined,
-    stdout: new FifoEnd(paths.stdout, 'read'),
-    stderr: paths.stderr !== '' ? new FifoEnd(paths.stderr, 'read') : undefined,
-  };
-  const all = [ends.stdin, ends.stdout, ends.stderr].filter((e) => e !== undefined);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  cleanups.push(() => {
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
+  });
+  await client.start({ id });
+  const exit = await client.wait({ id });
+  await io.drained;
+  return exit.exit_status;
+}
+
+async function runDetached(
+  client: ShimClient,
+  opts: RunOptions,
+  bundle: string,
+  terminal: boolean,
+  generated: boolean,
+  address: string,
+): Promise<number> {
+  if (terminal) throw new UsageError('-d does not take a terminal');
   try {
-    await shim.create({ id, bundle, terminal: opts.tty, ...paths });
+    await client.create({ id: opts.id, bundle, terminal: false });
+    await client.start({ id: opts.id });
   } catch (err) {
-    for (const end of all) end.abandon();
+    await client.delete({ id: opts.id }).catch(() => undefined);
     throw err;
   }
-  let created = true;
-  const restoreTty = opts.tty ? rawMode() : () => undefined;
-  const forwarders: (() => void)[] = [restoreTty];
-  try {
-    const outputDone = [
-      copyOut(await ends.stdout.socket, process.stdout),
-      ...(ends.stderr ? [copyOut(await ends.stderr.socket, process.stderr)] : []),
-    ];
-    if (ends.stdin) {
-      const stdin = await ends.stdin.socket;
-      // The shim holds its end of the FIFO open (so a client may reattach): our stdin's end
-      // reaches the container through CloseIO, as ctr does it.
-      stdin.once('finish', () => void shim.closeIO({ id, stdin: true }).catch(() => undefined));
-      process.stdin.pipe(stdin);
-    }
-    await shim.start({ id });
-    if (opts.tty) forwarders.push(forwardResize(shim, id));
-    else forwarders.push(forwardSignals(shim, id));
-    const { exitStatus } = await shim.wait({ id });
-    await Promise.all(outputDone);
-    await shim.delete({ id });
-    created = false;
-    return exitStatus;
-  } finally {
-    for (const stop of forwarders) stop();
-    process.stdin.unpipe();
-    process.stdin.pause();
-    if (created) {
-      await shim.kill({ id, signal: 9, all: true }).catch(() => undefined);
-      await shim.wait({ id }).catch(() => undefined);
-      await shim.delete({ id }).catch(() => undefined);
-    }
-    for (const end of all) end.abandon();
-  }
-}
-
-/** Copies a FIFO to our stdout/stderr until the shim closes it. */
-function copyOut(from: net.Socket, to: NodeJS.WriteStream): Promise<void> {
-  return new Promise((done) => {
-    from.on('data', (chunk: Buffer) => {
-      if (!to.write(chunk)) {
-        from.pause();
-        to.once('drain', () => from.resume());
-      }
-    });
-    from.once('close', () => {
-      done();
-    });
-    from.once('error', () => {
-      done();
-    });
-  });
-}
-
-function rawMode(): () => void {
-  if (!process.stdin.isTTY) return () => undefined;
-  process.stdin.setRawMode(true);
-  return () => process.stdin.setRawMode(false);
-}
-
-function forwardResize(shim: ShimClient, id: string): () => void {
-  const resize = (): void => {
-    const [width, height] = process.stdout.isTTY ? process.stdout.getWindowSize() : [0, 0];
-    if (width > 0) void shim.resizePty({ id, width, height }).catch(() => undefined);
-  };
-  resize();
-  process.on('SIGWINCH', resize);
-  return () => process.off('SIGWINCH', resize);
-}
-
-function forwardSignals(shim: ShimClient, id: string): () => void {
-  const handlers = Object.entries(SIGNALS).map(([name, signal]) => {
-    const handler = (): void => void shim.kill({ id, signal }).catch(() => undefined);
-    process.on(name as NodeJS.Signals, handler);
-    return () => process.off(name, handler);
-  });
-  return () => {
-    for (const off of handlers) off();
-  };
+  saveRecord(recordDir(opts.stateDir, opts.namespace, opts.id), { address, bundle, generated });
+  process.stdout.write(`${opts.id}\n`);
+  client.close();
+  return 0;
 }

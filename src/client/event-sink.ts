@@ -1,26 +1,27 @@
-// Stands in for containerd's ttrpc events endpoint: a shim started with TTRPC_ADDRESS pointing
-// here forwards its task events (Events.Forward), which are decoded and handed to a listener.
+// Receives a shim's task events: a ttrpc server for Events.Forward, the service containerd offers
+// on TTRPC_ADDRESS, that decodes each envelope and emits it.
+import { EventEmitter } from 'node:events';
+import { Server } from '../ttrpc/index.js';
 import { containerd } from '../gen/events.js';
-import { Server, type Handler } from '../ttrpc/index.js';
 import { dateFromTimestamp } from '../base/proto-util.js';
 
 const FORWARD_SERVICE = 'containerd.services.events.ttrpc.v1.Events';
-const events = containerd.events as unknown as Record<
-  string,
-  { decode(bytes: Uint8Array): object } | undefined
->;
 
 export interface TaskEvent {
   topic: string;
   namespace: string;
   timestamp: Date;
-  /** The containerd.events.* message's fields (e.g. container_id, exit_status). */
-  payload: Record<string, unknown>;
+  typeUrl: string;
+  /** The decoded containerd.events.* message as a plain object ({} for an unknown type). */
+  event: Record<string, unknown>;
 }
 
 /** The fields of a containerd.events.* payload; {} for a type this build does not know. */
-export function decodeEventPayload(typeUrl: string, value: Uint8Array): Record<string, unknown> {
-  const type = events[typeUrl.replace(/^.*containerd\.events\./, '')];
+export function decodeEvent(typeUrl: string, value: Uint8Array): Record<string, unknown> {
+  const name = typeUrl.replace(/^.*containerd\.events\./, '');
+  const type = (
+    containerd.events as unknown as Record<string, { decode(b: Uint8Array): object } | undefined>
+  )[name];
   if (!type) return {};
   // Defaults live on the message prototype; for..in sees them, a spread would not.
   const decoded = type.decode(value) as Record<string, unknown>;
@@ -29,35 +30,38 @@ export function decodeEventPayload(typeUrl: string, value: Uint8Array): Record<s
   return out;
 }
 
-export class EventSink {
+export class EventSink extends EventEmitter<{ event: [TaskEvent] }> {
   readonly #server = new Server();
 
-  private constructor(readonly path: string) {}
+  private constructor(readonly path: string) {
+    super();
+    this.#server.register(FORWARD_SERVICE, {
+      Forward: (payload) => {
+        const req = containerd.services.events.ttrpc.v1.ForwardRequest.decode(payload);
+        const env = req.envelope;
+        if (env) {
+          const typeUrl = env.event?.type_url ?? '';
+          this.emit('event', {
+            topic: env.topic ?? '',
+            namespace: env.namespace ?? '',
+            timestamp: dateFromTimestamp(env.timestamp ?? {}),
+            typeUrl,
+            event: decodeEvent(typeUrl, env.event?.value ?? new Uint8Array()),
+          });
+        }
+        return Promise.resolve(new Uint8Array());
+      },
+    });
+  }
 
-  /** Listens on `path` (a unix socket) and calls `onEvent` for every forwarded event. */
-  static async listen(path: string, onEvent: (event: TaskEvent) => void): Promise<EventSink> {
+  /** Listens on a unix socket path. */
+  static async listen(path: string): Promise<EventSink> {
     const sink = new EventSink(path);
-    const forward: Handler = (payload) => {
-      const { envelope } = containerd.services.events.ttrpc.v1.ForwardRequest.decode(payload);
-      if (envelope) {
-        onEvent({
-          topic: envelope.topic ?? '',
-          namespace: envelope.namespace ?? '',
-          timestamp: dateFromTimestamp(envelope.timestamp ?? {}),
-          payload: decodeEventPayload(
-            envelope.event?.type_url ?? '',
-            envelope.event?.value ?? new Uint8Array(),
-          ),
-        });
-      }
-      return Promise.resolve(new Uint8Array());
-    };
-    sink.#server.register(FORWARD_SERVICE, { Forward: forward });
     await sink.#server.listen(path);
     return sink;
   }
 
-  async close(): Promise<void> {
-    await this.#server.close();
+  close(): Promise<void> {
+    return this.#server.close();
   }
 }

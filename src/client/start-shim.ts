@@ -1,9 +1,9 @@
-// Starts our shim the way containerd does: the shim binary's `start` action in the bundle, which
-// launches (or finds) the daemon and prints the socket address to connect to.
+// Launches a shim the way containerd does: `<shim> -namespace NS -id ID -address ADDR start` in
+// the bundle, TTRPC_ADDRESS naming the events socket, and the shim's socket address on stdout.
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 
-/** The package's own shim executable. */
+/** The package's shim executable (the same launcher containerd runs). */
 export const SHIM_BINARY = fileURLToPath(
   new URL('../../../bin/containerd-shim-tsshim-v2', import.meta.url),
 );
@@ -11,34 +11,45 @@ export const SHIM_BINARY = fileURLToPath(
 export interface StartShimOptions {
   id: string;
   namespace: string;
-  /** The OCI bundle (config.json, rootfs): the shim's working directory. */
+  /** The bundle directory: the shim's working directory. */
   bundle: string;
-  /** Where the shim forwards its events (an EventSink's socket). */
+  /** Where events go: the socket of an EventSink (TTRPC_ADDRESS). */
   eventsAddress: string;
-  /** Names the daemon's socket as containerd's address would; any path of ours. */
-  address: string;
-  /** The shim executable (default: this package's). */
+  /** containerd's gRPC address as the shim would be told it; it only names the socket. */
+  address?: string;
   binary?: string;
-  debug?: boolean;
+  env?: NodeJS.ProcessEnv;
 }
 
-/** Runs `start` and returns the address it printed (`unix://...`). */
-export async function startShim(opts: StartShimOptions): Promise<string> {
-  const args = ['-namespace', opts.namespace, '-id', opts.id, '-address', opts.address];
-  if (opts.debug === true) args.push('-debug');
-  const r = await execa(opts.binary ?? SHIM_BINARY, [...args, 'start'], {
-    cwd: opts.bundle,
-    input: '',
-    reject: false,
-    env: {
-      TTRPC_ADDRESS: opts.eventsAddress,
-      // No warm process for a lone daemonless shim: it would outlive the run for nothing.
-      TSSHIM_WARM: '0',
-    },
+/** Runs `start` and resolves with the shim's address (unix://...). */
+export function startShim(options: StartShimOptions): Promise<string> {
+  const args = [
+    '-namespace',
+    options.namespace,
+    '-id',
+    options.id,
+    '-address',
+    options.address ?? options.eventsAddress,
+    'start',
+  ];
+  const child = spawn(options.binary ?? SHIM_BINARY, args, {
+    cwd: options.bundle,
+    env: { ...(options.env ?? process.env), TTRPC_ADDRESS: options.eventsAddress },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  if (r.exitCode !== 0) {
-    const why = (r.stderr || r.stdout || `exit status ${String(r.exitCode)}`).trim();
-    throw new Error(`shim start failed: ${why.split('\n').at(-1) ?? why}`);
-  }
-  return r.stdout.trim();
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const address = out.trim();
+      if (code === 0 && address !== '') resolve(address);
+      else {
+        const why = err.trim().split('\n').pop() || `exit ${signal ?? code}`;
+        reject(new Error(`shim start failed: ${why}`));
+      }
+    });
+  });
 }

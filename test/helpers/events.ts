@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { containerd } from '../../src/gen/events.js';
 import { dateFromTimestamp } from '../../src/base/proto-util.js';
 import { waitFor } from './leaks.js';
-import { decodeEventPayload } from '../../src/client/event-sink.js';
+import { decodeEvent } from '../../src/client/event-sink.js';
 
 const ev = containerd.services.events.v1;
 
@@ -39,7 +39,7 @@ export function subscribeEvents(address: string, filters: string[] = []): EventS
       namespace: env.namespace,
       timestamp: dateFromTimestamp(env.timestamp ?? {}),
       typeUrl,
-      payload: decodeEventPayload(typeUrl, env.event?.value ?? new Uint8Array()),
+      payload: decodeEvent(typeUrl, env.event?.value ?? new Uint8Array()),
     });
   });
   call.on('error', () => undefined);

@@ -1,35 +1,40 @@
-// A default OCI runtime spec for a rootfs and a command: what `runc spec` writes (namespaces,
-// mounts, masked paths, a small capability set), with the command, terminal and root filled in.
+// The default OCI runtime spec for `tsshim run --rootfs`: what `runc spec` writes, less what a
+// rootfs directory and one command do not need.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 
-const CAPABILITIES = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
-
-export interface SpecOptions {
-  /** Absolute path of the root filesystem. */
+export interface SpecInput {
   rootfs: string;
   args: string[];
   terminal: boolean;
   hostname?: string;
 }
 
-export function defaultSpec(opts: SpecOptions): Record<string, unknown> {
+const CAPS = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
+
+export function defaultSpec(input: SpecInput): Record<string, unknown> {
+  if (input.args.length === 0) throw new Error('a command is needed with --rootfs');
+  const env = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
+  if (input.terminal) env.push('TERM=xterm');
   return {
     ociVersion: '1.0.2',
     process: {
-      terminal: opts.terminal,
+      terminal: input.terminal,
       user: { uid: 0, gid: 0 },
-      args: opts.args,
-      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm'],
+      args: input.args,
+      env,
       cwd: '/',
       capabilities: {
-        bounding: CAPABILITIES,
-        effective: CAPABILITIES,
-        permitted: CAPABILITIES,
+        bounding: CAPS,
+        effective: CAPS,
+        permitted: CAPS,
       },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
       noNewPrivileges: true,
     },
-    root: { path: opts.rootfs, readonly: false },
-    hostname: opts.hostname ?? 'tsshim',
+    root: { path: resolve(input.rootfs), readonly: false },
+    hostname: input.hostname ?? 'tsshim',
     mounts: [
       { destination: '/proc', type: 'proc', source: 'proc' },
       {
@@ -64,14 +69,7 @@ export function defaultSpec(opts: SpecOptions): Record<string, unknown> {
       },
     ],
     linux: {
-      resources: { devices: [{ allow: false, access: 'rwm' }] },
-      namespaces: [
-        { type: 'pid' },
-        { type: 'network' },
-        { type: 'ipc' },
-        { type: 'uts' },
-        { type: 'mount' },
-      ],
+      namespaces: ['pid', 'network', 'ipc', 'uts', 'mount'].map((type) => ({ type })),
       maskedPaths: [
         '/proc/acpi',
         '/proc/asound',
@@ -87,4 +85,12 @@ export function defaultSpec(opts: SpecOptions): Record<string, unknown> {
       readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
     },
   };
+}
+
+/** Writes a fresh bundle (a temporary directory holding config.json) and returns its path. */
+export function writeBundle(input: SpecInput, parent = tmpdir()): string {
+  mkdirSync(parent, { recursive: true });
+  const bundle = mkdtempSync(join(parent, 'tsshim-bundle-'));
+  writeFileSync(join(bundle, 'config.json'), `${JSON.stringify(defaultSpec(input), null, 2)}\n`);
+  return bundle;
 }
