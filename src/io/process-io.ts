@@ -175,7 +175,8 @@ export class ProcessIO {
     if (sink.stream === undefined) {
       const splice = new SpliceCopy(src, sink.fd);
       this.#splices.add(splice);
-      spliced = (await splice.done) !== 'unsupported';
+      // A refused splice leaves the rest in the pipe: the stream copy takes it from there.
+      spliced = (await splice.done) !== 'fallback';
       this.#splices.delete(splice);
     }
     if (spliced) this.#fds.close(src);

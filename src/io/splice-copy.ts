@@ -16,19 +16,22 @@ const CHUNK = 1 << 20;
 /** Calls before yielding to the event loop, so a flood never starves the shim. */
 const BURST = 64;
 
-export type SpliceEnd = 'eof' | 'error' | 'unsupported';
-
 /**
- * Copies until `src` ends; neither fd is owned (the caller closes them after `stop()` or the end).
- * Resolves 'unsupported' at once if the kernel cannot splice these fds (nothing was moved).
+ * 'eof': the source ended and all of it was moved. 'stopped': stop() was called. 'fallback': the
+ * kernel refused a splice (EINVAL for fds it cannot splice, or any error mid-stream); what was not
+ * moved is still in the source, for the caller to copy another way.
  */
+export type SpliceEnd = 'eof' | 'stopped' | 'fallback';
+
+/** Copies until `src` ends; neither fd is owned (the caller closes them after `stop()` or the end). */
 export class SpliceCopy {
   readonly done: Promise<SpliceEnd>;
   #resolve!: (end: SpliceEnd) => void;
   #srcWatch: FdWatcher;
   #dstWatch: FdWatcher;
-  #moved = false;
   #stopped = false;
+  /** The error code of a refused splice (with 'fallback'). */
+  error: string | undefined;
 
   constructor(
     private readonly src: number,
@@ -54,13 +57,11 @@ export class SpliceCopy {
       try {
         n = native.spliceOnce(this.src, this.dst, CHUNK);
       } catch (err) {
-        this.finish(!this.#moved && errorCode(err) === 'EINVAL' ? 'unsupported' : 'error');
+        this.error = errorCode(err) ?? 'error';
+        this.finish('fallback');
         return;
       }
-      if (n > 0) {
-        this.#moved = true;
-        continue;
-      }
+      if (n > 0) continue;
       if (n === 0) this.finish('eof');
       else if (n === SPLICE_IN_EMPTY) this.#srcWatch.start(POLL_READABLE);
       else if (n === SPLICE_OUT_FULL) this.#dstWatch.start(POLL_WRITABLE);
@@ -82,6 +83,6 @@ export class SpliceCopy {
     this.#stopped = true;
     this.#srcWatch.close();
     this.#dstWatch.close();
-    this.#resolve('error');
+    this.#resolve('stopped');
   }
 }

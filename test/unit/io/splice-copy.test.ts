@@ -74,8 +74,24 @@ test('fds the kernel cannot splice are reported, so the caller can copy another 
   const [dstR, dstW] = native.pipe();
   try {
     const copy = new SpliceCopy(efd, dstW);
-    assert.equal(await copy.done, 'unsupported');
+    assert.equal(await copy.done, 'fallback');
+    assert.equal(copy.error, 'EINVAL');
   } finally {
     for (const fd of [efd, dstR, dstW]) native.closeFd(fd);
+  }
+});
+
+test('a splice refused mid-stream leaves what it did not move in the source', async () => {
+  const [srcR, srcW] = native.pipe();
+  const [dstR, dstW] = native.pipe();
+  try {
+    writeSync(srcW, Buffer.from('left in the pipe'));
+    native.closeFd(dstR); // Nobody reads the destination any more: EPIPE.
+    const copy = new SpliceCopy(srcR, dstW);
+    assert.equal(await copy.done, 'fallback');
+    assert.equal(copy.error, 'EPIPE');
+    assert.equal(drain(srcR).toString(), 'left in the pipe');
+  } finally {
+    for (const fd of [srcR, srcW, dstW]) native.closeFd(fd);
   }
 });
