@@ -47,6 +47,20 @@ function defaultCriu(): string {
   return bin === '' ? DEBIAN_CRIU : join(bin, 'criu');
 }
 
+/** A bundle in `dir` running `from`'s spec on `from`'s (still mounted) rootfs. */
+function writeBundleOf(from: string, dir: string): void {
+  const spec = JSON.parse(readFileSync(`${bundleOf(from)}/config.json`, 'utf8')) as {
+    root: { path: string };
+  };
+  spec.root.path = `${bundleOf(from)}/rootfs`;
+  writeFileSync(`${dir}/config.json`, JSON.stringify(spec));
+}
+
+/** A Task API answer as compared: 'ok', or its status code and message. */
+function outcome(r: Awaited<ReturnType<typeof taskRpc>>): string {
+  return r.ok ? 'ok' : `${String(r.code)} ${r.message}`;
+}
+
 /** The Task service containerd uses: v3 from 2.0 on (the 2.x reference serves only that one). */
 function taskService(): string {
   return h.cd.version.startsWith('1.') ? 'containerd.task.v2.Task' : 'containerd.task.v3.Task';
@@ -142,14 +156,8 @@ async function restoreInShim(
   const v2 = containerd.task.v2;
   const bundle = mkdtempSync('/tmp/ckpt-bundle-');
   try {
-    const spec = JSON.parse(readFileSync(`${bundleOf(from)}/config.json`, 'utf8')) as {
-      root: { path: string };
-    };
-    spec.root.path = `${bundleOf(from)}/rootfs`;
-    writeFileSync(`${bundle}/config.json`, JSON.stringify(spec));
+    writeBundleOf(from, bundle);
     const call = (method: string, payload: Uint8Array) => taskRpc(host, method, payload);
-    const outcome = (r: Awaited<ReturnType<typeof call>>) =>
-      r.ok ? 'ok' : `${String(r.code)} ${r.message}`;
     const id = restored;
     const created = await call(
       'Create',
@@ -196,20 +204,13 @@ async function checkpointRpc(
   path: string,
   options?: { type_url: string; value: Uint8Array },
 ): Promise<void> {
-  const client = await Client.connect(shimAddress(id));
-  try {
-    const req = containerd.task.v2.CheckpointTaskRequest.encode({
-      id,
-      path,
-      ...(options ? { options } : {}),
-    }).finish();
-    await client.call(taskService(), 'Checkpoint', req, {
-      metadata: { 'containerd-namespace': h.cd.namespace },
-      timeoutMs: 30000,
-    });
-  } finally {
-    client.close();
-  }
+  const req = containerd.task.v2.CheckpointTaskRequest.encode({
+    id,
+    path,
+    ...(options ? { options } : {}),
+  }).finish();
+  const r = await taskRpc(id, 'Checkpoint', req);
+  if (!r.ok) throw Object.assign(new Error(r.message), { code: r.code });
 }
 
 describe('checkpoint / restore', () => {
@@ -428,14 +429,8 @@ describe('checkpoint / restore', () => {
         const bundle = mkdtempSync('/tmp/ckpt-bundle-');
         const image = mkdtempSync('/tmp/ckpt-image-');
         try {
-          const spec = JSON.parse(readFileSync(`${bundleOf(host)}/config.json`, 'utf8')) as {
-            root: { path: string };
-          };
-          spec.root.path = `${bundleOf(host)}/rootfs`;
-          writeFileSync(`${bundle}/config.json`, JSON.stringify(spec));
+          writeBundleOf(host, bundle);
           const call = (method: string, payload: Uint8Array) => taskRpc(host, method, payload);
-          const outcome = (r: Awaited<ReturnType<typeof call>>) =>
-            r.ok ? 'ok' : `${String(r.code)} ${r.message}`;
 
           const created = await call(
             'Create',
