@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { oneLine } from './errors.js';
 import { exec, kill, parseSignal, ps, remove, state, type Target } from './ops.js';
 import { run } from './run.js';
+import { events } from './events.js';
 import { doctor } from './doctor.js';
 import { config } from './config.js';
 import { DEFAULT_STATE_DIR } from './state.js';
@@ -93,6 +94,11 @@ export function program(): Command {
       const execId = o.execId ?? `exec-${randomBytes(4).toString('hex')}`;
       status = await exec(target(id, o), execId, afterDashes(args));
     });
+
+  common(cli.command('events'))
+    .description('print the task events of a container left running with -d, until it is deleted')
+    .argument('<id>')
+    .action((id: string, o: Common) => events(target(id, o)));
 
   common(cli.command('delete'))
     .description('delete a stopped container and stop its shim')

@@ -6,7 +6,14 @@ import { constants } from 'node:os';
 import { ShimClient, containerd } from '../client/index.js';
 import { UsageError } from './errors.js';
 import { makeFifos, removeFifos } from './fifo.js';
-import { loadRecord, recordDir, removeRecord, type ContainerRecord } from './state.js';
+import { isStaleSocket } from '../shim/socket.js';
+import {
+  eventsSocketPath,
+  loadRecord,
+  recordDir,
+  removeRecord,
+  type ContainerRecord,
+} from './state.js';
 import { attach } from './stdio.js';
 
 export interface Target {
@@ -75,6 +82,9 @@ export function remove(t: Target): Promise<void> {
     await client.closed();
     if (record.generated) rmSync(record.bundle, { recursive: true, force: true });
     removeRecord(dir);
+    // A listening `tsshim events` still receives the last events and removes its socket itself.
+    const events = eventsSocketPath(t.stateDir, t.namespace, t.id);
+    if (await isStaleSocket(events, 1000)) rmSync(events, { force: true });
   });
 }
 

@@ -2,14 +2,15 @@
 // part: an events socket, `start` of the shim, Create/Start, the stdio FIFOs, Wait, and the
 // cleanup (Delete, Shutdown, FIFOs, a generated bundle). Detached, it leaves the shim running and
 // records its address for the other commands.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { EventSink, ShimClient, startShim, type TaskEvent } from '../client/index.js';
+import { dirname, join, resolve } from 'node:path';
+import { EventSink, ShimClient, startShim } from '../client/index.js';
 import { UsageError } from './errors.js';
 import { makeFifos, removeFifos, type FifoSet } from './fifo.js';
 import { writeBundle } from './spec.js';
-import { recordDir, saveRecord } from './state.js';
+import { eventsSocketPath, recordDir, saveRecord } from './state.js';
+import { eventLine } from './print-event.js';
 import { attach } from './stdio.js';
 
 export interface RunOptions {
@@ -59,15 +60,6 @@ function prepareBundle(opts: RunOptions): {
   return { bundle, terminal: (proc as { terminal?: unknown }).terminal === true, generated: false };
 }
 
-function printEvent(e: TaskEvent): void {
-  const body = JSON.stringify(e.event, (_k, v: unknown) =>
-    typeof v === 'object' && v !== null && 'low' in v && 'high' in v
-      ? (v as { toString(): string }).toString()
-      : v,
-  );
-  process.stderr.write(`${e.topic} ${body}\n`);
-}
-
 /** Runs the container; resolves with the exit status for the CLI to exit with. */
 export async function run(opts: RunOptions): Promise<number> {
   const { bundle, terminal, generated } = prepareBundle(opts);
@@ -76,12 +68,7 @@ export async function run(opts: RunOptions): Promise<number> {
     if (generated) rmSync(bundle, { recursive: true, force: true });
     throw new UsageError(`container ${opts.id} exists (${record})`);
   }
-  const eventsDir = mkdtempSync(join(tmpdir(), 'tsshim-events-'));
-  const cleanups: (() => Promise<void> | void)[] = [
-    () => {
-      rmSync(eventsDir, { recursive: true, force: true });
-    },
-  ];
+  const cleanups: (() => Promise<void> | void)[] = [];
   if (generated && !opts.detach)
     cleanups.push(() => {
       rmSync(bundle, { recursive: true, force: true });
@@ -90,14 +77,32 @@ export async function run(opts: RunOptions): Promise<number> {
     for (const step of cleanups.reverse()) await step();
   };
   try {
-    const sink = await EventSink.listen(join(eventsDir, 'events.sock'));
-    cleanups.push(() => sink.close());
-    if (opts.events) sink.on('event', printEvent);
+    // Detached, the shim's events wait at a socket of the state dir for `tsshim events`.
+    let eventsPath: string;
+    if (opts.detach) {
+      eventsPath = eventsSocketPath(opts.stateDir, opts.namespace, opts.id);
+      mkdirSync(dirname(eventsPath), { recursive: true, mode: 0o700 });
+      rmSync(eventsPath, { force: true });
+    } else {
+      const eventsDir = mkdtempSync(join(tmpdir(), 'tsshim-events-'));
+      cleanups.push(() => {
+        rmSync(eventsDir, { recursive: true, force: true });
+      });
+      eventsPath = join(eventsDir, 'events.sock');
+    }
+    if (!opts.detach || opts.events) {
+      const sink = await EventSink.listen(eventsPath);
+      cleanups.push(() => sink.close());
+      if (opts.events)
+        sink.on('event', (e) => {
+          process.stderr.write(eventLine(e));
+        });
+    }
     const address = await startShim({
       id: opts.id,
       namespace: opts.namespace,
       bundle,
-      eventsAddress: sink.path,
+      eventsAddress: eventsPath,
       // The warm path pays off for a long-lived containerd; a fresh events socket per run would
       // leave one warm process per run behind for its linger time.
       env: { ...process.env, TSSHIM_WARM: '0' },

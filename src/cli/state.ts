@@ -1,5 +1,7 @@
 // Where `run -d` leaves what later commands need: <state-dir>/<namespace>/<id>/ holds the shim's
-// address, the bundle, and whether the bundle was generated (and so is ours to remove).
+// address, the bundle, and whether the bundle was generated (and so is ours to remove). The
+// shim's events go to a socket under <state-dir>/events/, where `tsshim events` listens.
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -13,6 +15,15 @@ export interface ContainerRecord {
 
 export function recordDir(stateDir: string, namespace: string, id: string): string {
   return join(stateDir, namespace, id);
+}
+
+/**
+ * The events socket of a detached container. Hashed: a unix socket path must stay under 108
+ * bytes whatever the namespace and id.
+ */
+export function eventsSocketPath(stateDir: string, namespace: string, id: string): string {
+  const key = createHash('sha256').update(`${namespace}/${id}`).digest('hex').slice(0, 24);
+  return join(stateDir, 'events', `${key}.sock`);
 }
 
 export function saveRecord(dir: string, record: ContainerRecord): void {

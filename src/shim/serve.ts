@@ -17,6 +17,7 @@ import { LISTEN_FD } from './daemon.js';
 import { native } from '../native/index.js';
 import { ExpectedContainers } from './expected.js';
 import { registerGroupService } from './group-service.js';
+import { RefusalLog, maxConnections, sameUserOnly } from './connection-policy.js';
 
 /** How long a daemon with no containers left waits for another before it exits. */
 const SHUTDOWN_GRACE_MS = 1000;
@@ -62,7 +63,18 @@ export async function serve(flags: ShimFlags, listenFd = LISTEN_FD): Promise<voi
   monitor.start();
   const ttrpcAddress = process.env['TTRPC_ADDRESS'] ?? `${flags.address}.ttrpc`;
   const publisher = new EventPublisher(ttrpcAddress, flags.namespace, log);
-  const server = new Server();
+  const refusals = new RefusalLog(log);
+  const server = new Server({
+    connectionFilter: sameUserOnly(refusals),
+    maxConnections: maxConnections(),
+    onRefused: (reason) => {
+      refusals.refused('limit', reason);
+    },
+    // Accept failures (EMFILE at the fd limit, a peer gone before its check) refuse one peer.
+    onError: (err) => {
+      refusals.refused('accept', `accept failed: ${errorMessage(err)}`);
+    },
+  });
 
   // Shutdown (no containers left) or a signal; which one decides whether a grace period applies.
   let requestShutdown: (by: 'api' | 'signal') => void = () => undefined;

@@ -23,6 +23,10 @@ export type Handler = (payload: Uint8Array, ctx: CallContext) => Promise<Uint8Ar
 export interface ServerOptions {
   /** Decides whether to serve a freshly accepted socket (e.g. a peer-credential check). */
   connectionFilter?: (socket: net.Socket) => boolean;
+  /** Connections open at once; one more is closed at accept (default: no bound). */
+  maxConnections?: number;
+  /** Told why a connection was closed at accept (the bound), for the owner to log. */
+  onRefused?: (reason: string) => void;
   /** Told about failures that have no caller to report to (listener errors, a throwing filter). */
   onError?: (err: unknown) => void;
 }
@@ -136,6 +140,12 @@ export class Server {
   #accept(socket: net.Socket): void {
     if (this.#isStopping()) {
       socket.destroy();
+      return;
+    }
+    const max = this.#options.maxConnections;
+    if (max !== undefined && this.#connections.size >= max) {
+      socket.destroy();
+      this.#options.onRefused?.(`${String(this.#connections.size)} connections open, the limit`);
       return;
     }
     const filter = this.#options.connectionFilter;

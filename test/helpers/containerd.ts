@@ -13,7 +13,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { canConnect, mountsUnder, processesMatching, waitFor } from './leaks.js';
+import { canConnect, commandLine, mountsUnder, processesMatching, waitFor } from './leaks.js';
+import { EXPECT_HOLD_MS } from '../../src/shim/expected.js';
 import { native } from '../../src/native/index.js';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -224,14 +225,25 @@ export async function startContainerd(
           // already gone
         }
       }
-      // Warm processes and spares of ours exit on their own once no shim runs: give them time.
-      await waitFor(() => processesMatching(`-address ${address}`).length === 0, 20000, 200).catch(
-        () => undefined,
-      );
+      // Warm processes and spares of ours exit on their own once no shim runs, and a daemon
+      // told of a container that never came waits out its hold: give them that time.
+      await waitFor(
+        () => processesMatching(`-address ${address}`).length === 0,
+        EXPECT_HOLD_MS + 15000,
+        200,
+      ).catch(() => undefined);
       const leftovers = processesMatching(`-address ${address}`);
+      // What they are and what our daemons last logged, for a failure to be read from CI output.
+      const described = leftovers.map((pid) => `${String(pid)}: ${commandLine(pid)}`);
+      const shimLog = readFileSync(join(dir, 'containerd.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('runtime=io.containerd.tsshim.v2'))
+        .slice(-20);
       rmSync(dir, { recursive: true, force: true });
       if (leftovers.length > 0)
-        throw new Error(`shim processes left running: ${leftovers.join(', ')}`);
+        throw new Error(
+          `shim processes left running:\n${described.join('\n')}\nour last log lines:\n${shimLog.join('\n')}`,
+        );
     },
     log() {
       return readFileSync(join(dir, 'containerd.log'), 'utf8');

@@ -35,8 +35,8 @@ export class Harness {
   events!: EventStream;
   #seq = 0;
 
-  async setUp(): Promise<void> {
-    this.cd = await startContainerd();
+  async setUp(opts?: Parameters<typeof startContainerd>[0]): Promise<void> {
+    this.cd = await startContainerd(opts);
     this.image = await ensureBusyboxImage(this.cd);
     await this.subscribe();
   }

@@ -43,6 +43,15 @@ export function mountsUnder(prefix: string): string[] {
     .filter((mp) => mp === prefix || mp.startsWith(prefix + '/'));
 }
 
+/** A process's argv joined by spaces ('' once it has gone). */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${String(pid)}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+  } catch {
+    return '';
+  }
+}
+
 export function processesMatching(substr: string): number[] {
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {

@@ -46,7 +46,22 @@ function ourTempDirs(): string[] {
 /** Shims whose events socket is one of ours (so not another test's or containerd's). */
 function ourShims(): string[] {
   const out = execFileSync('ps', ['-eo', 'pid,stat,args'], { encoding: 'utf8' });
-  return out.split('\n').filter((l) => l.includes('/tsshim-events-') && !l.includes(' ps '));
+  return out
+    .split('\n')
+    .filter(
+      (l) => (l.includes('/tsshim-events-') || l.includes(`${stateDir}/`)) && !l.includes(' ps '),
+    );
+}
+
+/** The topic and fields of each line `tsshim events` or `run --events` printed. */
+function eventLines(text: string): { topic: string; fields: Record<string, unknown> }[] {
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => ({
+      topic: l.slice(0, l.indexOf(' ')),
+      fields: JSON.parse(l.slice(l.indexOf(' ') + 1)) as Record<string, unknown>,
+    }));
 }
 
 function zombies(): string[] {
@@ -98,10 +113,12 @@ test('stdin reaches the container, and its end too', async () => {
 test('--events prints the task events in order', async () => {
   const r = await tsshim(['run', '--events', '--rootfs', rootfs, '--id', 'ev1', '--', 'true']);
   assert.equal(r.exitCode, 0);
-  const topics = r.stderr.split('\n').map((l) => l.split(' ')[0]);
-  assert.deepEqual(topics, ['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete']);
-  const exit = r.stderr.split('\n')[2] ?? '';
-  assert.equal((JSON.parse(exit.slice(exit.indexOf(' ') + 1)) as { id: string }).id, 'ev1');
+  const lines = eventLines(r.stderr);
+  assert.deepEqual(
+    lines.map((e) => e.topic),
+    ['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete'],
+  );
+  assert.equal(lines[2]?.fields['id'], 'ev1');
 });
 
 test('SIGTERM to tsshim is sent on to the container', async () => {
@@ -162,7 +179,7 @@ test('a terminal session: input, output and the exit status', async () => {
   assert.equal(await exited, 5);
 });
 
-test('run -d, then state, ps, exec, kill and delete', async () => {
+test('run -d, then events, state, ps, exec, kill and delete', async () => {
   const opts = ['--state-dir', stateDir];
   const started = await tsshim([
     'run',
@@ -180,6 +197,12 @@ test('run -d, then state, ps, exec, kill and delete', async () => {
   assert.equal(started.stdout, 'd1');
   const address = readFileSync(join(stateDir, 'default/d1/address'), 'utf8');
   assert.match(address, /^unix:\/\//);
+  // The events from here on, and the create and start the shim held while nobody listened.
+  const events = execa(TSSHIM, ['events', ...opts, 'd1'], { reject: false, stdin: 'ignore' });
+  await new Promise((resolve) => events.stdout.once('data', resolve));
+  const second = await tsshim(['events', ...opts, 'd1']);
+  assert.notEqual(second.exitCode, 0);
+  assert.match(second.stderr, /^tsshim: the events of d1 are being read already/);
 
   const state = await tsshim(['state', ...opts, 'd1']);
   const s = JSON.parse(state.stdout) as { status: string; pid: number };
@@ -208,6 +231,17 @@ test('run -d, then state, ps, exec, kill and delete', async () => {
   const del = await tsshim(['delete', ...opts, 'd1']);
   assert.equal(del.exitCode, 0, del.stderr);
   assert.deepEqual(readdirSync(join(stateDir, 'default')), []);
+  // `events` ends by itself after the container's delete, and takes its socket with it.
+  const seen = await events;
+  assert.deepEqual(readdirSync(join(stateDir, 'events')), []);
+  assert.equal(seen.exitCode, 0, seen.stderr);
+  const lines = eventLines(seen.stdout);
+  const topics = lines.map((e) => e.topic);
+  assert.deepEqual(topics.slice(0, 2), ['/tasks/create', '/tasks/start']);
+  assert.equal(topics.at(-1), '/tasks/delete');
+  assert.equal(topics.filter((t) => t === '/tasks/exec-added').length, 2);
+  const initExit = lines.find((e) => e.topic === '/tasks/exit' && e.fields['id'] === 'd1');
+  assert.equal(initExit?.fields['exit_status'], 137);
   const gone = await tsshim(['state', ...opts, 'd1']);
   assert.notEqual(gone.exitCode, 0);
 });

@@ -364,6 +364,33 @@ void test('connectionFilter rejecting a peer closes it before any request is ser
   await server.close();
 });
 
+void test('maxConnections closes a peer past the bound and serves again once one leaves', async () => {
+  const path = nextPath();
+  const refusals: string[] = [];
+  const server = new Server({
+    maxConnections: 2,
+    onRefused: (reason) => refusals.push(reason),
+  });
+  server.register('test.Svc', { Echo: (p) => Promise.resolve(p) });
+  await server.listen(path);
+  const echo = async (c: Client, text: string): Promise<string> =>
+    Buffer.from(await c.call('test.Svc', 'Echo', Buffer.from(text))).toString();
+  const first = await Client.connect(path);
+  const second = await Client.connect(path);
+  // Both answered: both were accepted before the third arrives.
+  assert.deepEqual([await echo(first, 'a'), await echo(second, 'b')], ['a', 'b']);
+  const third = await Client.connect(path);
+  await assert.rejects(third.call('test.Svc', 'Echo', Buffer.from('c')), isClosed);
+  assert.deepEqual(refusals, ['2 connections open, the limit']);
+  first.close();
+  while (server.connectionCount > 1) await new Promise((r) => setTimeout(r, 5));
+  const fourth = await Client.connect(path);
+  assert.equal(await echo(fourth, 'd'), 'd');
+  assert.equal(await echo(second, 'e'), 'e');
+  for (const c of [second, third, fourth]) c.close();
+  await server.close();
+});
+
 void test('connect to a missing socket is Unavailable, not closed', async () => {
   const err: unknown = await Client.connect(join(dir.path, 'missing.sock')).then(
     () => undefined,
