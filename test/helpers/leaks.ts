@@ -46,7 +46,9 @@ export function mountsUnder(prefix: string): string[] {
 /** A process's argv joined by spaces ('' once it has gone). */
 export function commandLine(pid: number): string {
   try {
-    return readFileSync(`/proc/${String(pid)}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+    return readFileSync(`/proc/${String(pid)}/cmdline`, 'utf8')
+      .replaceAll('\0', ' ')
+      .trim();
   } catch {
     return '';
   }
