@@ -174,3 +174,77 @@ describe('CRI: pods and containers', () => {
     );
   });
 });
+
+describe('CRI: resources', () => {
+  test('update sets the memory limit that the container sees; stats report the container', async () => {
+    await differential(
+      async (h) => {
+        const pod = await cri.runPod(h, 'upd');
+        const id = await cri.create(pod, 'target', ['sleep', '1000'], {
+          linux: { resources: { memory_limit_in_bytes: 64 * 1024 * 1024 } },
+        });
+        await cri.ok(['start', id]);
+        // The memory controller's limit file, cgroup v1 or v2, as the container sees it.
+        const limit = async (): Promise<string> =>
+          cri.ok([
+            'exec',
+            '-s',
+            id,
+            'sh',
+            '-c',
+            'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max',
+          ]);
+        const before = await limit();
+        await cri.ok(['update', '--memory', String(96 * 1024 * 1024), id]);
+        const after = await limit();
+        const stats = JSON.parse(await cri.ok(['stats', '-o', 'json', '--id', id])) as {
+          stats: { attributes: { id: string }; memory?: { workingSetBytes?: { value: string } } }[];
+        };
+        const mine = stats.stats.filter((s) => s.attributes.id === id);
+        const observed = {
+          before,
+          after,
+          statsEntries: mine.length,
+          memoryReported: Number(mine[0]?.memory?.workingSetBytes?.value ?? 0) > 0,
+        };
+        await cri.removePod(pod.id);
+        await assertClean();
+        return observed;
+      },
+      {
+        before: String(64 * 1024 * 1024),
+        after: String(96 * 1024 * 1024),
+        statsEntries: 1,
+        memoryReported: true,
+      },
+    );
+  });
+
+  test('a container over its memory limit is OOMKilled', async () => {
+    await differential(
+      async (h) => {
+        const pod = await cri.runPod(h, 'oom');
+        // busybox tail keeps a line without newline whole in memory: 256 MiB against 32 MiB.
+        const id = await cri.create(
+          pod,
+          'hog',
+          ['sh', '-c', 'head -c 268435456 /dev/zero | tail'],
+          {
+            linux: {
+              resources: {
+                memory_limit_in_bytes: 32 * 1024 * 1024,
+                memory_swap_limit_in_bytes: 32 * 1024 * 1024,
+              },
+            },
+          },
+        );
+        await cri.ok(['start', id]);
+        const exit = await cri.waitExited(id);
+        await cri.removePod(pod.id);
+        await assertClean();
+        return exit;
+      },
+      { state: 'CONTAINER_EXITED', exitCode: 137, reason: 'OOMKilled' },
+    );
+  });
+});
