@@ -248,3 +248,27 @@ describe('CRI: resources', () => {
     );
   });
 });
+
+describe('CRI: attach', () => {
+  test('attach -i feeds stdin to the container and streams its output', async () => {
+    await differential(
+      async (h) => {
+        const pod = await cri.runPod(h, 'att');
+        // sh reads its script from stdin, so nothing is printed before the attach sends it.
+        const id = await cri.create(pod, 'shell', ['sh'], { stdin: true });
+        await cri.ok(['start', id]);
+        const r = await cri.crictl(['attach', '-i', id], 60000, 'echo attached\nexit 4\n');
+        const exit = await cri.waitExited(id);
+        const logs = await cri.crictl(['logs', id]);
+        await cri.removePod(pod.id);
+        await assertClean();
+        return { attached: r.stdout.trim(), exit, logs: logs.stdout };
+      },
+      {
+        attached: 'attached',
+        exit: { state: 'CONTAINER_EXITED', exitCode: 4, reason: 'Error' },
+        logs: 'attached',
+      },
+    );
+  });
+});

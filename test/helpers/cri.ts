@@ -77,12 +77,12 @@ export class Cri {
     }
   }
 
-  async crictl(args: string[], timeoutMs = 60000): Promise<CrictlResult> {
+  async crictl(args: string[], timeoutMs = 60000, input = ''): Promise<CrictlResult> {
     const ep = `unix://${this.cd.address}`;
     const r = await execa(
       this.#crictl,
       ['--runtime-endpoint', ep, '--image-endpoint', ep, '--timeout', '30s', ...args],
-      { reject: false, timeout: timeoutMs, input: '' },
+      { reject: false, timeout: timeoutMs, input },
     );
     return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
   }
@@ -119,7 +119,7 @@ export class Cri {
     pod: { id: string; config: string },
     name: string,
     command: string[],
-    extra: { attempt?: number; linux?: unknown } = {},
+    extra: { attempt?: number; linux?: unknown; stdin?: boolean } = {},
   ): Promise<string> {
     const config = this.#file(`ctr-${name}`, {
       metadata: { name, attempt: extra.attempt ?? 0 },
@@ -127,6 +127,8 @@ export class Cri {
       command,
       log_path: `${name}-${extra.attempt ?? 0}.log`,
       linux: extra.linux ?? {},
+      // An open stdin, closed for good when the first attach ends (stdin_once), as kubectl run -i.
+      ...(extra.stdin ? { stdin: true, stdin_once: true } : {}),
     });
     return this.ok(['create', pod.id, config, pod.config]);
   }
