@@ -59,8 +59,27 @@ export function defaultVersion(): ContainerdVersion {
 }
 
 /** containerd's config: version 2 for 1.x, version 3 (CRI split in two plugins) for 2.x. */
-function configText(version: ContainerdVersion, p: Record<string, string>): string {
-  const cri = version === '2.1' ? 'io.containerd.cri.v1.runtime' : 'io.containerd.grpc.v1.cri';
+function configText(
+  version: ContainerdVersion,
+  p: Record<string, string>,
+  cri?: CriConfig,
+): string {
+  const plugin = version === '2.1' ? 'io.containerd.cri.v1.runtime' : 'io.containerd.grpc.v1.cri';
+  // CRI suites: a local pause image (1.x names it in the CRI plugin, 2.x pins it in the images
+  // plugin) and CNI dirs of the test's own, never the host's.
+  const sandboxImage = cri && version !== '2.1' ? `\n  sandbox_image = "${cri.sandboxImage}"` : '';
+  const criExtra = cri
+    ? `[plugins."${plugin}".cni]
+  bin_dir = "${cri.cniBinDir}"
+  conf_dir = "${cri.cniConfDir}"
+${
+  version === '2.1'
+    ? `[plugins."io.containerd.cri.v1.images".pinned_images]
+  sandbox = "${cri.sandboxImage}"
+`
+    : ''
+}`
+    : '';
   return `version = ${version === '2.1' ? '3' : '2'}
 root = "${p['root'] ?? ''}"
 state = "${p['state'] ?? ''}"
@@ -69,13 +88,21 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   address = "${p['address'] ?? ''}"
 [ttrpc]
   address = "${p['ttrpcAddress'] ?? ''}"
-[plugins."${cri}"]
-  restrict_oom_score_adj = true
-[plugins."${cri}".containerd.runtimes.runc]
+[plugins."${plugin}"]
+  restrict_oom_score_adj = true${sandboxImage}
+[plugins."${plugin}".containerd.runtimes.runc]
   runtime_type = "io.containerd.runc.v2"
-[plugins."${cri}".containerd.runtimes.ts]
+[plugins."${plugin}".containerd.runtimes.ts]
   runtime_type = "io.containerd.tsshim.v2"
-`;
+${criExtra}`;
+}
+
+/** CRI settings for suites that drive containerd through CRI. */
+export interface CriConfig {
+  /** The pod sandbox ("pause") image, already imported or imported before the first pod. */
+  sandboxImage: string;
+  cniBinDir: string;
+  cniConfDir: string;
 }
 
 export interface CtrResult {
@@ -123,6 +150,8 @@ export async function startContainerd(
     binDir?: string;
     /** Which containerd (default: SHIM_TEST_CONTAINERD, else Debian's 1.6). */
     version?: ContainerdVersion;
+    /** CRI settings (pause image, CNI dirs); without it, CRI's defaults. */
+    cri?: CriConfig;
   } = {},
 ): Promise<Containerd> {
   let binDir = opts.binDir ?? join(REPO, 'bin');
@@ -139,7 +168,7 @@ export async function startContainerd(
   const address = join(dir, 'c.sock');
   const ttrpcAddress = `${address}.ttrpc`;
   const config = join(dir, 'config.toml');
-  writeFileSync(config, configText(version, { root, state, address, ttrpcAddress }));
+  writeFileSync(config, configText(version, { root, state, address, ttrpcAddress }, opts.cri));
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
     const logFd = openSync(join(dir, 'containerd.log'), 'a');

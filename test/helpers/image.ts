@@ -36,7 +36,7 @@ export async function buildBusyboxRootfs(rootfs: string): Promise<void> {
   writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\n');
 }
 
-async function buildArchive(path: string): Promise<void> {
+async function buildArchive(path: string, ref: string, cmd: string[]): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'img-'));
   try {
     const rootfs = join(work, 'rootfs');
@@ -67,7 +67,7 @@ async function buildArchive(path: string): Promise<void> {
       JSON.stringify({
         architecture: process.arch === 'arm64' ? 'arm64' : 'amd64',
         os: 'linux',
-        config: { Env: ['PATH=/bin'], Cmd: ['/bin/sh'] },
+        config: { Env: ['PATH=/bin'], Cmd: cmd },
         rootfs: { type: 'layers', diff_ids: [layer.digest] },
       }),
     );
@@ -88,7 +88,7 @@ async function buildArchive(path: string): Promise<void> {
           {
             mediaType: 'application/vnd.oci.image.manifest.v1+json',
             ...manifest,
-            annotations: { 'org.opencontainers.image.ref.name': IMAGE_REF },
+            annotations: { 'org.opencontainers.image.ref.name': ref },
           },
         ],
       }),
@@ -103,11 +103,14 @@ async function buildArchive(path: string): Promise<void> {
 export async function ensureBusyboxImage(
   cd: Containerd,
   namespace = cd.namespace,
+  ref = IMAGE_REF,
+  cmd: string[] = ['/bin/sh'],
 ): Promise<string> {
-  const archive = join(tmpdir(), `busybox-oci-${sha256(readFileSync(BUSYBOX)).slice(0, 16)}.tar`);
+  const key = sha256(`${sha256(readFileSync(BUSYBOX))}\0${ref}\0${JSON.stringify(cmd)}`);
+  const archive = join(tmpdir(), `busybox-oci-${key.slice(0, 16)}.tar`);
   if (!existsSync(archive)) {
     const tmp = `${archive}.${process.pid}`;
-    await buildArchive(tmp);
+    await buildArchive(tmp, ref, cmd);
     await execa('mv', [tmp, archive]);
   }
   await execa(cd.ctrPath, [
@@ -119,5 +122,5 @@ export async function ensureBusyboxImage(
     'import',
     archive,
   ]);
-  return IMAGE_REF;
+  return ref;
 }

@@ -1,0 +1,274 @@
+// CRI, driven with crictl, under the reference (handler `runc`) and ours (handler `ts`): each
+// scenario returns what a kubelet would observe, and both handlers must observe the same (and
+// what the scenario expects, so a bug both share cannot pass).
+//
+// Pods use the node's network (NamespaceOption network = NODE), so CRI runs no CNI plugin:
+// networking is not what differs between the shims, and a bridge would need the host's
+// containernetworking-plugins and iptables state. TTY exec is left out: crictl's `exec -t` needs
+// a terminal on its own stdin.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Cri, HANDLERS, type Handler } from '../helpers/cri.js';
+import { isAlive, mountsUnder, parentOf, waitFor, zombieChildren } from '../helpers/leaks.js';
+
+const cri = new Cri();
+before(() => cri.setUp());
+after(() => cri.tearDown());
+
+/** Runs a scenario under the reference's handler and ours; both must observe `expected`. */
+async function differential<T>(scenario: (h: Handler) => Promise<T>, expected: T): Promise<void> {
+  const reference = await scenario(HANDLERS.reference);
+  const ours = await scenario(HANDLERS.ours);
+  assert.deepEqual(ours, reference, 'our shim differs from the reference');
+  assert.deepEqual(ours, expected);
+}
+
+const assertClean = async (): Promise<void> => {
+  await waitFor(() => zombieChildren(process.pid) === 0, 5000, 50);
+  assert.deepEqual(mountsUnder(`${cri.cd.state}/io.containerd.runtime.v2.task`), []);
+};
+
+describe('CRI: pods and containers', () => {
+  test('a pod sandbox runs, stops and goes away; one shim serves the pod and exits with it', async () => {
+    await differential(
+      async (h) => {
+        const pod = await cri.runPod(h, 'life');
+        const ready = await cri.podState(pod.id);
+        const sleeper = await cri.create(pod, 'sleeper', ['sleep', '1000']);
+        await cri.ok(['start', sleeper]);
+        const other = await cri.create(pod, 'other', ['sleep', '1000']);
+        await cri.ok(['start', other]);
+        const pids = [
+          await cri.pidOf(pod.id, true),
+          await cri.pidOf(sleeper),
+          await cri.pidOf(other),
+        ];
+        const shims = [...new Set(pids.map(parentOf))];
+        await cri.ok(['stopp', pod.id]);
+        const stopped = await cri.podState(pod.id);
+        const containers = [
+          cri.exitOf(await cri.inspect(sleeper)).state,
+          cri.exitOf(await cri.inspect(other)).state,
+        ];
+        await cri.ok(['rmp', pod.id]);
+        const gone = (await cri.crictl(['inspectp', pod.id])).exitCode !== 0;
+        await waitFor(() => shims.every((pid) => !isAlive(pid)), 20000, 100);
+        await assertClean();
+        return { ready, shimsServingPod: shims.length, stopped, containers, gone };
+      },
+      {
+        ready: 'SANDBOX_READY',
+        shimsServingPod: 1,
+        stopped: 'SANDBOX_NOTREADY',
+        containers: ['CONTAINER_EXITED', 'CONTAINER_EXITED'],
+        gone: true,
+      },
+    );
+  });
+
+  test('containers complete, fail with exit 3, are stopped, log and are removed', async () => {
+    await differential(
+      async (h) => {
+        const pod = await cri.runPod(h, 'ctrs');
+        const ok = await cri.create(pod, 'ok', ['sh', '-c', 'echo out; echo err >&2']);
+        const fail = await cri.create(pod, 'fail', ['sh', '-c', 'exit 3']);
+        const long = await cri.create(pod, 'long', ['sleep', '1000']);
+        const created = cri.exitOf(await cri.inspect(ok)).state;
+        for (const id of [ok, fail, long]) await cri.ok(['start', id]);
+        const okExit = await cri.waitExited(ok);
+        const failExit = await cri.waitExited(fail);
+        const running = cri.exitOf(await cri.inspect(long)).state;
+        // TERM from the host (an ancestor PID namespace) kills PID 1 even without a handler.
+        await cri.ok(['stop', '--timeout', '1', long]);
+        const longExit = cri.exitOf(await cri.inspect(long));
+        const logs = await cri.crictl(['logs', ok]);
+        for (const id of [ok, fail, long]) await cri.ok(['rm', id]);
+        const left = (await cri.ok(['ps', '-a', '-q', '--pod', pod.id]))
+          .split('\n')
+          .filter(Boolean);
+        await cri.removePod(pod.id);
+        await assertClean();
+        return {
+          created,
+          okExit,
+          failExit,
+          running,
+          longExit,
+          logs: { stdout: logs.stdout, stderr: logs.stderr, exitCode: logs.exitCode },
+          left,
+        };
+      },
+      {
+        created: 'CONTAINER_CREATED',
+        okExit: { state: 'CONTAINER_EXITED', exitCode: 0, reason: 'Completed' },
+        failExit: { state: 'CONTAINER_EXITED', exitCode: 3, reason: 'Error' },
+        running: 'CONTAINER_RUNNING',
+        longExit: { state: 'CONTAINER_EXITED', exitCode: 143, reason: 'Error' },
+        logs: { stdout: 'out', stderr: 'err', exitCode: 0 },
+        left: [],
+      },
+    );
+  });
+
+  test('exec and exec -s report output and exit codes', async () => {
+    await differential(
+      async (h) => {
+        const pod = await cri.runPod(h, 'exec');
+        const id = await cri.create(pod, 'target', ['sleep', '1000']);
+        await cri.ok(['start', id]);
+        // crictl itself exits 1 on a non-zero exec exit and names the exec's code in its error
+        // (exec -s then prints no output).
+        const res = async (
+          args: string[],
+        ): Promise<{ stdout: string; exitCode: number; reported: string }> => {
+          const r = await cri.crictl(args);
+          return {
+            stdout: r.stdout.trim(),
+            exitCode: r.exitCode,
+            reported: /(?:exit code|exited with):? *(\d+)/.exec(r.stderr)?.[1] ?? r.stderr,
+          };
+        };
+        const observed = {
+          sync: await res(['exec', '-s', id, 'sh', '-c', 'echo sync; exit 0']),
+          syncFail: await res(['exec', '-s', id, 'sh', '-c', 'echo no; exit 5']),
+          stream: await res(['exec', id, 'sh', '-c', 'echo stream']),
+          streamFail: await res(['exec', id, 'sh', '-c', 'exit 7']),
+        };
+        await cri.removePod(pod.id);
+        await assertClean();
+        return observed;
+      },
+      {
+        sync: { stdout: 'sync', exitCode: 0, reported: '' },
+        syncFail: { stdout: '', exitCode: 1, reported: '5' },
+        stream: { stdout: 'stream', exitCode: 0, reported: '' },
+        streamFail: { stdout: '', exitCode: 1, reported: '7' },
+      },
+    );
+  });
+
+  test('a crash-looping container: create, start, exit 1, remove, three times in one pod', async () => {
+    await differential(
+      async (h) => {
+        const pod = await cri.runPod(h, 'loop');
+        const exits = [];
+        for (let attempt = 0; attempt < 3; attempt++) {
+          const id = await cri.create(pod, 'crash', ['sh', '-c', 'exit 1'], { attempt });
+          await cri.ok(['start', id]);
+          exits.push(await cri.waitExited(id));
+          await cri.ok(['rm', id]);
+        }
+        const podState = await cri.podState(pod.id);
+        await cri.removePod(pod.id);
+        await assertClean();
+        return { exits, podState };
+      },
+      {
+        exits: Array.from({ length: 3 }, () => ({
+          state: 'CONTAINER_EXITED',
+          exitCode: 1,
+          reason: 'Error',
+        })),
+        podState: 'SANDBOX_READY',
+      },
+    );
+  });
+});
+
+describe('CRI: resources', () => {
+  test('update sets the memory limit that the container sees; stats report the container', async () => {
+    await differential(
+      async (h) => {
+        const pod = await cri.runPod(h, 'upd');
+        const id = await cri.create(pod, 'target', ['sleep', '1000'], {
+          linux: { resources: { memory_limit_in_bytes: 64 * 1024 * 1024 } },
+        });
+        await cri.ok(['start', id]);
+        // The memory controller's limit file, cgroup v1 or v2, as the container sees it.
+        const limit = async (): Promise<string> =>
+          cri.ok([
+            'exec',
+            '-s',
+            id,
+            'sh',
+            '-c',
+            'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max',
+          ]);
+        const before = await limit();
+        await cri.ok(['update', '--memory', String(96 * 1024 * 1024), id]);
+        const after = await limit();
+        const stats = JSON.parse(await cri.ok(['stats', '-o', 'json', '--id', id])) as {
+          stats: { attributes: { id: string }; memory?: { workingSetBytes?: { value: string } } }[];
+        };
+        const mine = stats.stats.filter((s) => s.attributes.id === id);
+        const observed = {
+          before,
+          after,
+          statsEntries: mine.length,
+          memoryReported: Number(mine[0]?.memory?.workingSetBytes?.value ?? 0) > 0,
+        };
+        await cri.removePod(pod.id);
+        await assertClean();
+        return observed;
+      },
+      {
+        before: String(64 * 1024 * 1024),
+        after: String(96 * 1024 * 1024),
+        statsEntries: 1,
+        memoryReported: true,
+      },
+    );
+  });
+
+  test('a container over its memory limit is OOMKilled', async () => {
+    await differential(
+      async (h) => {
+        const pod = await cri.runPod(h, 'oom');
+        // busybox tail keeps a line without newline whole in memory: 256 MiB against 32 MiB.
+        const id = await cri.create(
+          pod,
+          'hog',
+          ['sh', '-c', 'head -c 268435456 /dev/zero | tail'],
+          {
+            linux: {
+              resources: {
+                memory_limit_in_bytes: 32 * 1024 * 1024,
+                memory_swap_limit_in_bytes: 32 * 1024 * 1024,
+              },
+            },
+          },
+        );
+        await cri.ok(['start', id]);
+        const exit = await cri.waitExited(id);
+        await cri.removePod(pod.id);
+        await assertClean();
+        return exit;
+      },
+      { state: 'CONTAINER_EXITED', exitCode: 137, reason: 'OOMKilled' },
+    );
+  });
+});
+
+describe('CRI: attach', () => {
+  test('attach -i feeds stdin to the container and streams its output', async () => {
+    await differential(
+      async (h) => {
+        const pod = await cri.runPod(h, 'att');
+        // sh reads its script from stdin, so nothing is printed before the attach sends it.
+        const id = await cri.create(pod, 'shell', ['sh'], { stdin: true });
+        await cri.ok(['start', id]);
+        const r = await cri.crictl(['attach', '-i', id], 60000, 'echo attached\nexit 4\n');
+        const exit = await cri.waitExited(id);
+        const logs = await cri.crictl(['logs', id]);
+        await cri.removePod(pod.id);
+        await assertClean();
+        return { attached: r.stdout.trim(), exit, logs: logs.stdout };
+      },
+      {
+        attached: 'attached',
+        exit: { state: 'CONTAINER_EXITED', exitCode: 4, reason: 'Error' },
+        logs: 'attached',
+      },
+    );
+  });
+});
