@@ -2,6 +2,7 @@
 // typing commands, resizing the window and exiting with a code; the same scenario runs under the
 // reference shim and ours and the observations must be equal (and equal to what we expect).
 import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
 import { differential, RUNTIMES, useHarness, type RuntimeName } from '../helpers/differential.js';
 import { ctrInTerminal, plain, type TerminalSession } from '../helpers/pty.js';
 import { waitFor } from '../helpers/leaks.js';
@@ -180,59 +181,70 @@ describe('terminal: ours vs the reference shim', () => {
   // ctr (the console is drained before it is shut down), in order.
   test('ctr run --rm -t and exec -t: large output is drained completely', async () => {
     const count = 20000;
-    await differential(
-      async (rt: RuntimeName) => {
-        const id = uid(rt, 'tty-bulk');
-        const script = `seq 1 ${count}`;
-        const summary = (out: string) => {
-          const lines = withoutResizeRace(plain(out).split('\n'));
-          const numbers = lines.filter((l) => /^\d+$/.test(l)).map(Number);
-          return {
-            lines: lines.length,
-            inOrder: numbers.every((n, i) => n === i + 1),
-            last: numbers.at(-1),
-          };
-        };
-        const runTerm = ctrInTerminal(h.cd, [
-          'run',
-          '--rm',
-          '-t',
-          '--runtime',
-          RUNTIMES[rt],
-          h.image,
-          id,
-          'sh',
-          '-c',
-          script,
-        ]);
-        const runCode = await runTerm.exited;
-        runTerm.kill();
-        const execId = `${id}-x`;
-        await h.runDetached(rt, execId, ['sleep', '1000']);
-        const execTerm = ctrInTerminal(h.cd, [
-          'task',
-          'exec',
-          '-t',
-          '--exec-id',
-          'bulk',
-          execId,
-          'sh',
-          '-c',
-          script,
-        ]);
-        const execCode = await execTerm.exited;
-        execTerm.kill();
-        await h.destroy(execId);
+    const scenario = async (rt: RuntimeName) => {
+      const id = uid(rt, 'tty-bulk');
+      const script = `seq 1 ${count}`;
+      const summary = (out: string) => {
+        const lines = withoutResizeRace(plain(out).split('\n'));
+        const numbers = lines.filter((l) => /^\d+$/.test(l)).map(Number);
         return {
-          run: { code: runCode, ...summary(runTerm.output) },
-          exec: { code: execCode, ...summary(execTerm.output) },
+          lines: lines.length,
+          inOrder: numbers.every((n, i) => n === i + 1),
+          last: numbers.at(-1),
         };
-      },
-      {
-        run: { code: 0, lines: count, inOrder: true, last: count },
-        exec: { code: 0, lines: count, inOrder: true, last: count },
-      },
-    );
+      };
+      const runTerm = ctrInTerminal(h.cd, [
+        'run',
+        '--rm',
+        '-t',
+        '--runtime',
+        RUNTIMES[rt],
+        h.image,
+        id,
+        'sh',
+        '-c',
+        script,
+      ]);
+      const runCode = await runTerm.exited;
+      runTerm.kill();
+      const execId = `${id}-x`;
+      await h.runDetached(rt, execId, ['sleep', '1000']);
+      const execTerm = ctrInTerminal(h.cd, [
+        'task',
+        'exec',
+        '-t',
+        '--exec-id',
+        'bulk',
+        execId,
+        'sh',
+        '-c',
+        script,
+      ]);
+      const execCode = await execTerm.exited;
+      execTerm.kill();
+      await h.destroy(execId);
+      return {
+        run: { code: runCode, ...summary(runTerm.output) },
+        exec: { code: execCode, ...summary(execTerm.output) },
+      };
+    };
+    const whole = { code: 0, lines: count, inOrder: true, last: count };
+    const ours = await scenario('ours');
+    assert.deepEqual(ours, { run: whole, exec: whole });
+    // The reference sometimes ends a terminal's output early (seen on exec -t: 18,792 of 20,000
+    // lines): its console copy stops at the process's exit. What it delivers is still a prefix, in
+    // order, with the right exit code; ours must deliver everything.
+    const reference = await scenario('reference');
+    for (const part of [reference.run, reference.exec]) {
+      assert.deepEqual(
+        { code: part.code, inOrder: part.inOrder, prefix: part.last === part.lines },
+        { code: 0, inOrder: true, prefix: true },
+      );
+      if (part.lines < count)
+        console.log(
+          `reference lost terminal output: ${String(part.lines)} of ${String(count)} lines`,
+        );
+    }
   });
 
   // A container that does not read its terminal input: the pty's input queue fills up and the
