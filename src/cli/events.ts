@@ -1,9 +1,8 @@
 // `tsshim events`: the task events of a container left running by `run -d`, as they arrive, until
 // the container is deleted or the command is interrupted. The shim holds events while nobody
 // listens and delivers them in order, so the first lines may be from before the command started.
-import { rmSync } from 'node:fs';
 import { EventSink } from '../client/index.js';
-import { isStaleSocket } from '../shim/socket.js';
+import { removeStaleSocket } from '../shim/socket.js';
 import { UsageError } from './errors.js';
 import { eventLine } from './print-event.js';
 import { eventsSocketPath, loadRecord, recordDir } from './state.js';
@@ -12,10 +11,9 @@ import type { Target } from './ops.js';
 export async function events(t: Target): Promise<void> {
   loadRecord(recordDir(t.stateDir, t.namespace, t.id), t.id);
   const path = eventsSocketPath(t.stateDir, t.namespace, t.id);
-  if (!(await isStaleSocket(path))) {
+  if (!(await removeStaleSocket(path))) {
     throw new UsageError(`the events of ${t.id} are being read already (${path})`);
   }
-  rmSync(path, { force: true });
   const sink = await EventSink.listen(path);
   try {
     await new Promise<void>((resolve) => {

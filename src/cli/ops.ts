@@ -6,7 +6,7 @@ import { constants } from 'node:os';
 import { ShimClient, containerd } from '../client/index.js';
 import { UsageError } from './errors.js';
 import { makeFifos, removeFifos } from './fifo.js';
-import { isStaleSocket } from '../shim/socket.js';
+import { removeStaleSocket } from '../shim/socket.js';
 import {
   eventsSocketPath,
   loadRecord,
@@ -83,8 +83,7 @@ export function remove(t: Target): Promise<void> {
     if (record.generated) rmSync(record.bundle, { recursive: true, force: true });
     removeRecord(dir);
     // A listening `tsshim events` still receives the last events and removes its socket itself.
-    const events = eventsSocketPath(t.stateDir, t.namespace, t.id);
-    if (await isStaleSocket(events, 1000)) rmSync(events, { force: true });
+    await removeStaleSocket(eventsSocketPath(t.stateDir, t.namespace, t.id), 1000);
   });
 }
 

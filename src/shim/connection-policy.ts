@@ -4,8 +4,7 @@
 // fds the containers' IO needs. Refusals are logged, at most one line a second.
 import type { Socket } from 'node:net';
 import type { Logger } from '../base/log.js';
-import { native } from '../native/index.js';
-import { socketFd } from './handoff/relay.js';
+import { peerOf } from './socket.js';
 
 /** containerd holds one connection per container; 1,024 leaves room for large groups. */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
@@ -51,7 +50,7 @@ export function sameUserOnly(
   gid = process.getegid?.() ?? 0,
 ): (socket: Socket) => boolean {
   return (socket) => {
-    const peer = native.peerCred(socketFd(socket));
+    const peer = peerOf(socket);
     if (peer.uid === uid && peer.gid === gid) return true;
     refusals.refused(
       'credentials',

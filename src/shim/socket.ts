@@ -1,10 +1,11 @@
 // Shim socket naming: unix:///run/containerd/s/<sha256(path.Join(address, ns, group))>. Always a
 // filesystem socket (never abstract: CVE-2020-15257), directory 0700, socket 0600.
 import { createHash } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { posix } from 'node:path';
-import { connect } from 'node:net';
-import { native } from '../native/index.js';
+import { connect, type Socket } from 'node:net';
+import { errorCode } from '../base/errors.js';
+import { native, type PeerCred } from '../native/index.js';
 
 export const SOCKET_DIR = '/run/containerd/s';
 export const UNIX_PREFIX = 'unix://';
@@ -79,4 +80,32 @@ export function isStaleSocket(path: string, timeoutMs = 5000): Promise<boolean> 
       done(err.code === 'ECONNREFUSED' || err.code === 'ENOENT');
     });
   });
+}
+
+/** Removes the socket file unless something listens on it; false when something does. */
+export async function removeStaleSocket(path: string, timeoutMs?: number): Promise<boolean> {
+  if (!(await isStaleSocket(path, timeoutMs))) return false;
+  rmSync(path, { force: true });
+  return true;
+}
+
+/** Binds `path`, taking it over from a dead listener; undefined when a live one has it. */
+export async function bindUnlessLive(
+  path: string,
+  timeoutMs?: number,
+): Promise<number | undefined> {
+  try {
+    return bindPrivate(path);
+  } catch (err) {
+    if (errorCode(err) !== 'EADDRINUSE') throw err;
+  }
+  if (!(await removeStaleSocket(path, timeoutMs))) return undefined;
+  return bindPrivate(path);
+}
+
+/** Credentials of an accepted unix socket's peer (Node keeps the fd on the handle, unexposed). */
+export function peerOf(socket: Socket): PeerCred {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new Error('socket has no fd');
+  return native.peerCred(fd);
 }

@@ -2,7 +2,6 @@
 // socket is bound and listening here, before the daemon exists, and lent to whoever becomes the
 // daemon (see daemon.ts), so containerd can connect the moment the address is printed.
 import { chmodSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { errorCode } from '../base/errors.js';
 import { sleep } from '../base/deferred.js';
 import { native } from '../native/index.js';
 import { readSpec, writeFileAtomic } from '../process/bundle.js';
@@ -11,9 +10,8 @@ import { decodeRuntimeOptions } from '../task/options.js';
 import { joinShimCgroup } from './shim-cgroup.js';
 import {
   SOCKET_DIR,
-  bindPrivate,
+  bindUnlessLive,
   ensureSocketDir,
-  isStaleSocket,
   socketAddress,
   socketPath,
 } from './socket.js';
@@ -44,18 +42,6 @@ export interface StartContext {
   daemons: DaemonLauncher;
 }
 
-/** Binds the socket; a shim already on it, unless provably dead, means reuse (returns undefined). */
-async function listen(path: string): Promise<number | undefined> {
-  try {
-    return bindPrivate(path);
-  } catch (err) {
-    if (errorCode(err) !== 'EADDRINUSE') throw err;
-  }
-  if (!(await isStaleSocket(path))) return undefined;
-  unlinkSync(path);
-  return bindPrivate(path);
-}
-
 /** How long `start` waits for an exiting daemon to give up its socket path. */
 const EXITING_DAEMON_WAIT_MS = 10_000;
 const EXITING_DAEMON_POLL_MS = 20;
@@ -68,7 +54,8 @@ const EXITING_DAEMON_POLL_MS = 20;
 async function claimSocket(path: string, id: string): Promise<number | undefined> {
   const deadline = Date.now() + EXITING_DAEMON_WAIT_MS;
   for (;;) {
-    const fd = await listen(path);
+    // A shim already on the path, unless provably dead, means reuse.
+    const fd = await bindUnlessLive(path);
     if (fd !== undefined) return fd;
     if ((await announceContainer(path, id)) === 'held') return undefined;
     if (Date.now() > deadline) {

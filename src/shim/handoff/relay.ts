@@ -3,7 +3,8 @@
 // connection and by a process the launcher started for one request.
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { native, type PeerCred } from '../../native/index.js';
+import type { PeerCred } from '../../native/index.js';
+import { peerOf } from '../socket.js';
 import { errorMessage } from '../../base/errors.js';
 import type { Invocation, Outcome } from '../command.js';
 import {
@@ -70,13 +71,6 @@ export interface RelayPolicy {
   refuse(peer: PeerCred, request: RelayRequest): string | undefined;
 }
 
-/** The fd under a net.Socket (Node keeps it on the handle; there is no public accessor). */
-export function socketFd(socket: Socket): number {
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) throw new Error('relay socket has no fd');
-  return fd;
-}
-
 /** The parent of `pid` (containerd, for a launcher), from /proc. */
 export function parentOf(pid: number): number {
   try {
@@ -109,7 +103,7 @@ export async function serveRelay(
   let request: RelayRequest;
   let peer: PeerCred;
   try {
-    peer = native.peerCred(socketFd(socket));
+    peer = peerOf(socket);
     const length = requestBodyLength(await reader.read(8, REQUEST_TIMEOUT_MS));
     request = decodeRequestBody(await reader.read(length, REQUEST_TIMEOUT_MS));
   } catch (err) {

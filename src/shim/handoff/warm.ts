@@ -5,11 +5,10 @@
 import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { Monitor } from '../../reaper/index.js';
-import { errorCode } from '../../base/errors.js';
 import { runCommand } from '../command.js';
 import { parseFlags } from '../flags.js';
 import { MAIN_SCRIPT } from '../node-command.js';
-import { bindPrivate, ensureSocketDir, isStaleSocket } from '../socket.js';
+import { bindUnlessLive, ensureSocketDir } from '../socket.js';
 import { serveRelay, type RelayPolicy } from './relay.js';
 import { SparePool } from './spares.js';
 import { TITLE_ROOM } from './spare.js';
@@ -64,24 +63,13 @@ export function ourShimsRunning(address: string, except: ReadonlySet<number>): b
   return false;
 }
 
-/** Binds the warm socket; undefined when a live warm process already has it. */
-async function bindWarmSocket(path: string): Promise<number | undefined> {
-  try {
-    return bindPrivate(path);
-  } catch (err) {
-    if (errorCode(err) !== 'EADDRINUSE') throw err;
-  }
-  if (!(await isStaleSocket(path, 1000))) return undefined;
-  unlinkSync(path);
-  return bindPrivate(path);
-}
-
 export async function runWarm(address: string): Promise<void> {
   if (address === '') throw new Error('warm: -address is required');
   const dir = warmDir();
   ensureSocketDir(dir);
   const path = warmSocketPath(address, dir);
-  const fd = await bindWarmSocket(path);
+  // undefined: a live warm process already has the socket.
+  const fd = await bindUnlessLive(path, 1000);
   if (fd === undefined) return;
 
   const env = Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
