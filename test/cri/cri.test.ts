@@ -2,13 +2,13 @@
 // scenario returns what a kubelet would observe, and both handlers must observe the same (and
 // what the scenario expects, so a bug both share cannot pass).
 //
-// Pods use the node's network (NamespaceOption network = NODE), so CRI runs no CNI plugin:
-// networking is not what differs between the shims, and a bridge would need the host's
-// containernetworking-plugins and iptables state. TTY exec is left out: crictl's `exec -t` needs
-// a terminal on its own stdin.
+// Pods get a network namespace of their own from CNI: Debian's bridge plugin on a test-only
+// /24 with host-local addresses, and loopback (test/helpers/cni.ts).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cri, HANDLERS, type Handler } from '../helpers/cri.js';
+import { readlinkSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { isAlive, mountsUnder, parentOf, waitFor, zombieChildren } from '../helpers/leaks.js';
 
 const cri = new Cri();
@@ -170,6 +170,91 @@ describe('CRI: pods and containers', () => {
           reason: 'Error',
         })),
         podState: 'SANDBOX_READY',
+      },
+    );
+  });
+});
+
+describe('CRI: pod network (CNI)', () => {
+  test('a pod has an address on the bridge subnet in its own netns; its containers reach loopback and the pod IP', async () => {
+    await differential(
+      async (h) => {
+        const net = cri.net;
+        assert.ok(net);
+        const pod = await cri.runPod(h, 'net');
+        const podIp = await cri.podIp(pod.id);
+        const netns = await cri.podNetns(pod.id);
+        // A web server in one container, a client in another: they share the pod's netns.
+        const web = await cri.create(pod, 'web', [
+          'sh',
+          '-c',
+          'mkdir -p /www && echo pong > /www/ping && exec httpd -f -p 8080 -h /www',
+        ]);
+        const client = await cri.create(pod, 'client', ['sleep', '1000']);
+        for (const id of [web, client]) await cri.ok(['start', id]);
+        const nsOf = (pid: number): string => readlinkSync(`/proc/${String(pid)}/ns/net`);
+        const podNs = nsOf(await cri.pidOf(pod.id, true));
+        const hostNs = nsOf(process.pid);
+        const sameNs = [nsOf(await cri.pidOf(web)), nsOf(await cri.pidOf(client))].every(
+          (ns) => ns === podNs,
+        );
+        // Until the server listens, wget fails: retry (bounded) inside the container.
+        const fetch = async (host: string): Promise<string> => {
+          const r = await cri.crictl([
+            'exec',
+            '-s',
+            client,
+            'sh',
+            '-c',
+            `for i in $(seq 200); do wget -qO- http://${host}:8080/ping 2>/dev/null && exit 0; sleep 0.1; done; exit 1`,
+          ]);
+          return r.exitCode === 0 ? r.stdout.trim() : `unreachable (${host})`;
+        };
+        const links = (await cri.ok(['exec', '-s', client, 'ip', '-o', 'link']))
+          .split('\n')
+          .map((l) => l.split(':')[1]?.trim().split('@')[0])
+          .sort();
+        const eth0 = await cri.ok(['exec', '-s', client, 'ip', '-4', '-o', 'addr', 'show', 'eth0']);
+        const observed = {
+          onSubnet: net.contains(podIp),
+          ownNetns: podNs !== hostNs,
+          containersInPodNetns: sameNs,
+          links,
+          eth0HasPodIp: eth0.includes(` ${podIp}/24 `),
+          loopback: await fetch('127.0.0.1'),
+          podIp: await fetch(podIp),
+          bridgePorts: net.ports().length,
+          // No ipMasq: nothing of this network in iptables (nothing there to clean up).
+          iptablesRules: spawnSync('iptables-save', { encoding: 'utf8' })
+            .stdout.split('\n')
+            .filter(
+              (l) => l.includes(net.bridge) || l.includes(net.subnet.replace(/\.0\/24$/, '.')),
+            ).length,
+          netnsMounted: mountsUnder(cri.cd.state).includes(netns),
+        };
+        await cri.removePod(pod.id);
+        await assertClean();
+        return {
+          ...observed,
+          // What the pod's network left behind: its veth on the bridge, its netns mount.
+          afterRemoval: {
+            bridgePorts: net.ports().length,
+            netnsMounted: mountsUnder(cri.cd.state).includes(netns),
+          },
+        };
+      },
+      {
+        onSubnet: true,
+        ownNetns: true,
+        containersInPodNetns: true,
+        links: ['eth0', 'lo'],
+        eth0HasPodIp: true,
+        loopback: 'pong',
+        podIp: 'pong',
+        bridgePorts: 1,
+        iptablesRules: 0,
+        netnsMounted: true,
+        afterRemoval: { bridgePorts: 0, netnsMounted: false },
       },
     );
   });

@@ -66,11 +66,13 @@ function configText(
 ): string {
   const plugin = version === '2.1' ? 'io.containerd.cri.v1.runtime' : 'io.containerd.grpc.v1.cri';
   // CRI suites: a local pause image (1.x names it in the CRI plugin, 2.x pins it in the images
-  // plugin) and CNI dirs of the test's own, never the host's.
+  // plugin), CNI dirs of the test's own, never the host's (2.1 takes a list of bin dirs), and
+  // pods' network namespaces under the state dir rather than the host's /var/run/netns.
   const sandboxImage = cri && version !== '2.1' ? `\n  sandbox_image = "${cri.sandboxImage}"` : '';
+  const criNetns = cri ? '\n  netns_mounts_under_state_dir = true' : '';
   const criExtra = cri
     ? `[plugins."${plugin}".cni]
-  bin_dir = "${cri.cniBinDir}"
+  ${version === '2.1' ? `bin_dirs = ["${cri.cniBinDir}"]` : `bin_dir = "${cri.cniBinDir}"`}
   conf_dir = "${cri.cniConfDir}"
 ${
   version === '2.1'
@@ -89,7 +91,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 [ttrpc]
   address = "${p['ttrpcAddress'] ?? ''}"
 [plugins."${plugin}"]
-  restrict_oom_score_adj = true${sandboxImage}
+  restrict_oom_score_adj = true${sandboxImage}${criNetns}
 [plugins."${plugin}".containerd.runtimes.runc]
   runtime_type = "io.containerd.runc.v2"
 [plugins."${plugin}".containerd.runtimes.ts]

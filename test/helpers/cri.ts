@@ -1,9 +1,10 @@
 // CRI through crictl against a private containerd: a pod/container vocabulary for CRI suites.
-// Pods use the node's network namespace, so no CNI plugin runs (see test/cri's header comment).
+// Pods get their own network namespace on a CNI bridge of the test's own (see cni.ts).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { createCniNetwork, type CniNetwork } from './cni.js';
 import { REPO, startContainerd, type Containerd } from './containerd.js';
 import { ensureBusyboxImage } from './image.js';
 import { waitFor } from './leaks.js';
@@ -36,12 +37,21 @@ export interface CrictlResult {
 
 /** What `crictl inspect -o json` / `inspectp -o json` print, as far as the suites read it. */
 export interface Inspected {
-  status: { state: string; exitCode?: number; reason?: string };
-  info?: { pid?: number };
+  status: {
+    state: string;
+    exitCode?: number;
+    reason?: string;
+    network?: { ip?: string; additionalIps?: { ip: string }[] };
+  };
+  info?: {
+    pid?: number;
+    runtimeSpec?: { linux?: { namespaces?: { type: string; path?: string }[] } };
+  };
 }
 
 export class Cri {
   cd!: Containerd;
+  net: CniNetwork | undefined;
   image = '';
   dir = '';
   #crictl = '';
@@ -52,10 +62,9 @@ export class Cri {
     if (bin === '') throw new Error(`crictl not found in the test tools (${TEST_TOOLS})`);
     this.#crictl = join(bin, 'crictl');
     this.dir = mkdtempSync('/tmp/cri-');
-    const cniConf = join(this.dir, 'net.d');
-    mkdirSync(cniConf);
+    this.net = createCniNetwork(this.dir);
     this.cd = await startContainerd({
-      cri: { sandboxImage: PAUSE_IMAGE, cniBinDir: join(this.dir, 'cni-bin'), cniConfDir: cniConf },
+      cri: { sandboxImage: PAUSE_IMAGE, cniBinDir: this.net.binDir, cniConfDir: this.net.confDir },
     });
     this.image = await ensureBusyboxImage(this.cd, 'k8s.io');
     await ensureBusyboxImage(this.cd, 'k8s.io', PAUSE_IMAGE, PAUSE_CMD);
@@ -73,6 +82,7 @@ export class Cri {
         await this.cd.stop();
       }
     } finally {
+      this.net?.remove();
       if (this.dir) rmSync(this.dir, { recursive: true, force: true });
     }
   }
@@ -107,8 +117,7 @@ export class Cri {
     const config = this.#file(`pod-${uid}`, {
       metadata: { name: uid, namespace: 'shimtest', uid, attempt: 0 },
       log_directory: logs,
-      // NODE network: the pod joins the host's network namespace and CRI runs no CNI plugin.
-      linux: { security_context: { namespace_options: { network: 2 } } },
+      // POD network (the default): a network namespace of its own, set up by the CNI bridge.
     });
     const id = await this.ok(['runp', '--runtime', handler, config]);
     return { id, config };
@@ -139,6 +148,17 @@ export class Cri {
 
   async inspectPod(id: string): Promise<Inspected> {
     return JSON.parse(await this.ok(['inspectp', '-o', 'json', id])) as Inspected;
+  }
+
+  /** The pod's IP address as CRI reports it. */
+  async podIp(id: string): Promise<string> {
+    return (await this.inspectPod(id)).status.network?.ip ?? '';
+  }
+
+  /** The path of the pod's network namespace (a bind mount containerd made), '' if none. */
+  async podNetns(id: string): Promise<string> {
+    const ns = (await this.inspectPod(id)).info?.runtimeSpec?.linux?.namespaces ?? [];
+    return ns.find((n) => n.type === 'network')?.path ?? '';
   }
 
   async podState(id: string): Promise<string> {
