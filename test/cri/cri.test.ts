@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cri, HANDLERS, type Handler } from '../helpers/cri.js';
+import { inTerminal, plain } from '../helpers/pty.js';
 import { readlinkSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { isAlive, mountsUnder, parentOf, waitFor, zombieChildren } from '../helpers/leaks.js';
@@ -143,6 +144,64 @@ describe('CRI: pods and containers', () => {
         syncFail: { stdout: '', exitCode: 1, reported: '5' },
         stream: { stdout: 'stream', exitCode: 0, reported: '' },
         streamFail: { stdout: '', exitCode: 1, reported: '7' },
+      },
+    );
+  });
+
+  test('exec -it on a terminal: a tty of the window size, resizes, typed input, exit codes', async () => {
+    await differential(
+      async (h) => {
+        const pod = await cri.runPod(h, 'tty');
+        const id = await cri.create(pod, 'target', ['sleep', '1000']);
+        await cri.ok(['start', id]);
+        // crictl itself exits 1 on a non-zero exit and names the exec's code in its error.
+        const reported = (output: string): string => /exit code (\d+)/.exec(output)?.[1] ?? 'none';
+        const lines = (output: string): string[] =>
+          plain(output)
+            .split('\n')
+            .filter((l) => l !== '' && !l.includes('FATA'));
+        // crictl's -t needs -i: a command on a terminal (crictl's stdin is the pty too). The
+        // window size reaches the exec's terminal as a resize after it started, under either
+        // shim: the command waits for it (bounded) rather than race it.
+        const waitSize =
+          'for i in $(seq 100); do s=$(stty size 2>/dev/null); case "$s" in [1-9]*\\ [1-9]*) break;; esac; sleep 0.1; done; echo "$s"';
+        const cmd = inTerminal(
+          ...cri.crictlCommand(['exec', '-it', id, 'sh', '-c', `tty; ${waitSize}; exit 3`]),
+          { cols: 100, rows: 30 },
+        );
+        const cmdExit = await cmd.exited;
+        const ok = inTerminal(...cri.crictlCommand(['exec', '-it', id, 'sh', '-c', 'exit 0']));
+        const okExit = await ok.exited;
+        // An interactive shell: what is typed arrives, a resize reaches the exec's terminal.
+        const sh = inTerminal(...cri.crictlCommand(['exec', '-it', id, 'sh']), {
+          cols: 100,
+          rows: 30,
+        });
+        await sh.expect(/# $/);
+        sh.type('echo $((6*7))\r');
+        const [sum] = await sh.expect(/^42$/m);
+        sh.resize(120, 40);
+        const mark = sh.output.length;
+        sh.type('stty size\r');
+        const [size] = await sh.expect(/^\d+ \d+$/m, mark);
+        sh.type('exit 5\r');
+        const shExit = await sh.exited;
+        await cri.removePod(pod.id);
+        await assertClean();
+        return {
+          command: {
+            lines: lines(cmd.output),
+            crictlExit: cmdExit,
+            reported: reported(cmd.output),
+          },
+          zero: { crictlExit: okExit, reported: reported(ok.output) },
+          shell: { sum, size, crictlExit: shExit, reported: reported(sh.output) },
+        };
+      },
+      {
+        command: { lines: ['/dev/pts/0', '30 100'], crictlExit: 1, reported: '3' },
+        zero: { crictlExit: 0, reported: 'none' },
+        shell: { sum: '42', size: '40 120', crictlExit: 1, reported: '5' },
       },
     );
   });

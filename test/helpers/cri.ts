@@ -87,13 +87,18 @@ export class Cri {
     }
   }
 
-  async crictl(args: string[], timeoutMs = 60000, input = ''): Promise<CrictlResult> {
+  /** crictl's path and full argv (endpoints included) for `args`, to run it elsewhere. */
+  crictlCommand(args: string[]): [string, string[]] {
     const ep = `unix://${this.cd.address}`;
-    const r = await execa(
+    return [
       this.#crictl,
       ['--runtime-endpoint', ep, '--image-endpoint', ep, '--timeout', '30s', ...args],
-      { reject: false, timeout: timeoutMs, input },
-    );
+    ];
+  }
+
+  async crictl(args: string[], timeoutMs = 60000, input = ''): Promise<CrictlResult> {
+    const [file, argv] = this.crictlCommand(args);
+    const r = await execa(file, argv, { reject: false, timeout: timeoutMs, input });
     return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
   }
 
