@@ -8,7 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cri, HANDLERS, type Handler } from '../helpers/cri.js';
 import { inTerminal, plain } from '../helpers/pty.js';
-import { readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { isAlive, mountsUnder, parentOf, waitFor, zombieChildren } from '../helpers/leaks.js';
 
@@ -389,6 +390,62 @@ describe('CRI: resources', () => {
         return exit;
       },
       { state: 'CONTAINER_EXITED', exitCode: 137, reason: 'OOMKilled' },
+    );
+  });
+});
+
+describe('CRI: logs', () => {
+  test('ReopenContainerLog after a rotation: later lines go to a new file, none lost across the two', async () => {
+    await differential(
+      async (h) => {
+        const pod = await cri.runPod(h, 'rotate');
+        const id = await cri.create(pod, 'writer', [
+          'sh',
+          '-c',
+          'i=0; while :; do i=$((i+1)); echo "line $i"; sleep 0.01; done',
+        ]);
+        await cri.ok(['start', id]);
+        const log = join(pod.logDir, 'writer-0.log');
+        const rotated = `${log}.1`;
+        // CRI's log format: `<RFC3339Nano time> <stream> <F|P> <text>`, one entry a line.
+        const entries = (path: string): { tag: string; n: number }[] =>
+          (existsSync(path) ? readFileSync(path, 'utf8') : '')
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => {
+              const m = /^\S+ (stdout|stderr) ([FP]) line (\d+)$/.exec(l);
+              return { tag: m ? `${m[1] ?? ''} ${m[2] ?? ''}` : l, n: Number(m?.[3] ?? -1) };
+            });
+        await waitFor(() => entries(log).length >= 20, 30000, 50);
+        // As kubelet rotates: rename, then ask containerd to reopen. Until the reopen,
+        // containerd still writes to the renamed file.
+        renameSync(log, rotated);
+        const reopen = await cri.reopenContainerLog(id);
+        await waitFor(() => entries(log).length >= 20, 30000, 50);
+        await cri.ok(['stop', '--timeout', '1', id]);
+        const reopenStopped = (await cri.reopenContainerLog(id)).code;
+        const before = entries(rotated);
+        const after = entries(log);
+        const all = [...before, ...after];
+        const observed = {
+          reopen,
+          reopenStopped,
+          tags: [...new Set(all.map((e) => e.tag))],
+          // Every line once, in order, across the two files: 1, 2, ... with no gap.
+          inOrderNoneLost: all.every((e, i) => e.n === i + 1),
+          bothFilesHaveLines: before.length > 0 && after.length > 0,
+        };
+        await cri.removePod(pod.id);
+        await assertClean();
+        return observed;
+      },
+      {
+        reopen: { code: 0, message: '' },
+        reopenStopped: 2, // UNKNOWN: containerd's "container is not running"
+        tags: ['stdout F'],
+        inOrderNoneLost: true,
+        bothFilesHaveLines: true,
+      },
     );
   });
 });

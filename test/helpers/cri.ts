@@ -4,6 +4,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs/minimal.js';
 import { createCniNetwork, type CniNetwork } from './cni.js';
 import { REPO, startContainerd, type Containerd } from './containerd.js';
 import { ensureBusyboxImage } from './image.js';
@@ -114,8 +116,38 @@ export class Cri {
     return path;
   }
 
-  /** Runs a pod sandbox under `handler`; returns its id and its config file. */
-  async runPod(handler: Handler, name: string): Promise<{ id: string; config: string }> {
+  /**
+   * CRI's RuntimeService.ReopenContainerLog, which crictl has no command for (kubelet calls it
+   * after rotating a log): ReopenContainerLogRequest{container_id = 1}, an empty response. The
+   * message is one field, so it is encoded by hand; resolves to the gRPC status code and text.
+   */
+  reopenContainerLog(id: string): Promise<{ code: number; message: string }> {
+    const body = protobuf.Writer.create()
+      .uint32((1 << 3) | 2)
+      .string(id)
+      .finish();
+    const client = new grpc.Client(`unix://${this.cd.address}`, grpc.credentials.createInsecure());
+    return new Promise((resolve) => {
+      client.makeUnaryRequest(
+        '/runtime.v1.RuntimeService/ReopenContainerLog',
+        (b: Uint8Array) => Buffer.from(b),
+        (b: Buffer) => b,
+        body,
+        new grpc.Metadata(),
+        { deadline: Date.now() + 30000 },
+        (err: grpc.ServiceError | null) => {
+          client.close();
+          resolve(err ? { code: err.code, message: err.details } : { code: 0, message: '' });
+        },
+      );
+    });
+  }
+
+  /** Runs a pod sandbox under `handler`; returns its id, its config file and its log dir. */
+  async runPod(
+    handler: Handler,
+    name: string,
+  ): Promise<{ id: string; config: string; logDir: string }> {
     const uid = `${name}-${handler}-${++this.#seq}`;
     const logs = join(this.dir, 'logs', uid);
     mkdirSync(logs, { recursive: true });
@@ -125,7 +157,7 @@ export class Cri {
       // POD network (the default): a network namespace of its own, set up by the CNI bridge.
     });
     const id = await this.ok(['runp', '--runtime', handler, config]);
-    return { id, config };
+    return { id, config, logDir: logs };
   }
 
   /** Creates a container in a pod; returns its id. */
