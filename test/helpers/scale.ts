@@ -152,11 +152,11 @@ export async function runScale(
       { out: id, code: 0, err: '' },
     );
   });
-  samples.push(await sampleLoad(h, daemon));
-  say(`${String(opts.count)} containers, after an exec in each: ${JSON.stringify(samples.at(-1))}`);
-  const full = samples.at(-1);
-  assert.equal(full?.containers, opts.count, 'the daemon counts every container');
-  assert.ok(full && full.fds < full.fd_limit, 'the daemon may open more fds');
+  const full = await sampleLoad(h, daemon);
+  samples.push(full);
+  say(`${String(opts.count)} containers, after an exec in each: ${JSON.stringify(full)}`);
+  assert.equal(full.containers, opts.count, 'the daemon counts every container');
+  assert.ok(full.fds < full.fd_limit, 'the daemon may open more fds');
 
   // All killed at once: one burst of Kill calls, not awaited one by one.
   const kills = await Promise.all(ids.map((id) => killTask(h.cd, id, SIGKILL)));
@@ -182,8 +182,8 @@ export async function runScale(
   // status.
   const labelled = (id: string): string[] =>
     h.eventsFor(id).map((e) => {
-      const exec = e.payload['exec_id'] ?? (e.payload['id'] !== id ? e.payload['id'] : '');
-      return exec ? `${e.topic}:${String(exec)}` : e.topic;
+      const execId = e.payload['exec_id'] ?? (e.payload['id'] !== id ? e.payload['id'] : '');
+      return typeof execId === 'string' && execId !== '' ? `${e.topic}:${execId}` : e.topic;
     });
   const wrong = ids
     .map((id) => ({ id, events: labelled(id) }))
