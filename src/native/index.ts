@@ -54,11 +54,6 @@ export interface NativeBinding {
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount2(target: string, flags: number): void;
   eventfd(initval: number, flags: number): number;
-  /**
-   * RLIMIT_NOFILE of `pid` (0: this process) before the call; sets it when `soft` and `hard` are
-   * given. -1 means unlimited.
-   */
-  prlimitNofile(pid: number, soft?: number, hard?: number): { soft: number; hard: number };
   /** Reads (and resets) an eventfd counter; 0 when nothing is pending on a non-blocking fd. */
   eventfdRead(fd: number): number;
 

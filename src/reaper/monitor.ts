@@ -8,7 +8,6 @@ import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { native } from '../native/index.js';
 import type { Exit } from './exit.js';
-import { restoreFdLimit, type FdLimit } from './fd-limit.js';
 
 export interface Disposable {
   dispose(): void;
@@ -51,12 +50,6 @@ export class Monitor {
    * without it a process waiting only for SIGCHLD would end early. It also re-reaps, as a net.
    */
   #keepAlive: NodeJS.Timeout | undefined;
-  /** The open-file limit children get when this process raised its own (raiseFdLimit). */
-  readonly #childFdLimit: FdLimit | undefined;
-
-  constructor(opts: { childFdLimit?: FdLimit | undefined } = {}) {
-    this.#childFdLimit = opts.childFdLimit;
-  }
 
   /**
    * Starts reaping on SIGCHLD; as child subreaper (a daemon, whose containers' orphans are its
@@ -109,9 +102,6 @@ export class Monitor {
       ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
       ...(opts.setsid === undefined ? {} : { setsid: opts.setsid }),
     });
-    // posix_spawn cannot set a child's limit; the child has only just exec'd, and runc (Go) reads
-    // its limit at start-up but hands it on only later, when it starts the container.
-    if (this.#childFdLimit) restoreFdLimit(pid, this.#childFdLimit);
     const exited = new Promise<Exit>((resolve) => this.#waiters.set(pid, resolve));
     this.#keepAlive ??= setInterval(() => {
       this.reap();

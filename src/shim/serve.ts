@@ -4,7 +4,7 @@ import { constants, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { Logger } from '../base/log.js';
 import { errorMessage } from '../base/errors.js';
 import { sleep } from '../base/deferred.js';
-import { Monitor, raiseFdLimit, resolveExecutable } from '../reaper/index.js';
+import { Monitor, resolveExecutable } from '../reaper/index.js';
 import { Server } from '../ttrpc/index.js';
 import { EventPublisher } from '../events/publisher.js';
 import { TaskEvents } from '../events/topics.js';
@@ -60,8 +60,7 @@ export async function serve(flags: ShimFlags, listenFd = LISTEN_FD): Promise<voi
     log.error('unhandled rejection', { error: errorMessage(err) });
   });
 
-  // Before anything opens fds: a grouped daemon holds some for every container it serves.
-  const monitor = new Monitor({ childFdLimit: raiseFdLimit() });
+  const monitor = new Monitor();
   monitor.start();
   const ttrpcAddress = process.env['TTRPC_ADDRESS'] ?? `${flags.address}.ttrpc`;
   const publisher = new EventPublisher(ttrpcAddress, flags.namespace, log);
