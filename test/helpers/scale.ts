@@ -24,8 +24,10 @@ export interface ScaleResult {
   daemon: number;
   startWallMs: number;
   samples: LoadSample[];
-  /** Init exits seen per container (each must be 1). */
+  /** Init exits seen, all containers together (one each). */
   exitsCounted: number;
+  /** The daemon's peak RSS, from its last log line. */
+  maxRssKiB: number;
   warnings: string[];
 }
 
@@ -217,5 +219,11 @@ export async function runScale(
     .log()
     .split('\n')
     .filter((l) => l.includes(` pid=${String(daemon)}`) && /level=(warning|error|fatal)/.test(l));
-  return { daemon, startWallMs, samples, exitsCounted, warnings };
+  const farewell = h.cd
+    .log()
+    .split('\n')
+    .filter((l) => l.includes('msg="shim shutting down"'))
+    .at(-1);
+  const maxRssKiB = Number(/ max_rss_kib=(\d+)/.exec(farewell ?? '')?.[1] ?? 0);
+  return { daemon, startWallMs, samples, exitsCounted, maxRssKiB, warnings };
 }

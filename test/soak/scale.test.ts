@@ -23,7 +23,9 @@ test(`scale: ${String(count)} containers in one namespace daemon, killed at once
       `# scale per container: rss ${per(first.rss_kib, last.rss_kib)} KiB, heap ${per(first.heap_used_kib, last.heap_used_kib)} KiB, fds ${per(first.fds, last.fds)}\n`,
     );
   }
-  process.stdout.write(`# scale exits counted: ${String(r.exitsCounted)}\n`);
+  process.stdout.write(
+    `# scale exits counted: ${String(r.exitsCounted)}, start wall ${String(r.startWallMs)} ms, daemon peak RSS ${String(r.maxRssKiB)} KiB\n`,
+  );
   assert.equal(r.exitsCounted, count, 'one init exit per container');
   assert.deepEqual(r.warnings, [], 'no load warning or error from the daemon');
 });
