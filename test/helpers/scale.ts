@@ -159,6 +159,12 @@ export async function runScale(
   say(`${String(opts.count)} containers, after an exec in each: ${JSON.stringify(full)}`);
   assert.equal(full.containers, opts.count, 'the daemon counts every container');
   assert.ok(full.fds < full.fd_limit, 'the daemon may open more fds');
+  // The mark where the daemon itself warns: a heap that has reached it is one burst from the end.
+  assert.deepEqual(
+    samples.filter((x) => x.heap_used_kib > 0.75 * x.heap_limit_kib),
+    [],
+    'heap well below its limit',
+  );
 
   // All killed at once: one burst of Kill calls, not awaited one by one.
   const kills = await Promise.all(ids.map((id) => killTask(h.cd, id, SIGKILL)));
