@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * V8 flags for every shim process. Small semi-spaces: one daemon may run per container. The old
- * space cap is sized for a namespace daemon (one heap for all its containers): ~9 MiB plus ~20-40
+ * space cap is sized for a namespace daemon (one heap for all its containers): ~9 MiB plus ~20-50
  * KiB per container were measured, ~20 MiB at 500 containers, so 256 MiB leaves room for thousands
  * while still bounding a runaway heap. Up to 256 MiB V8 keeps its most frugal heap growth, so a
  * one-container daemon's RSS is what it was with 64 MiB (the daemon warns at 75% of the limit).
