@@ -18,6 +18,7 @@ import { native } from '../native/index.js';
 import { ExpectedContainers } from './expected.js';
 import { registerGroupService } from './group-service.js';
 import { RefusalLog, maxConnections, sameUserOnly } from './connection-policy.js';
+import { LoadReport } from './load-report.js';
 
 /** How long a daemon with no containers left waits for another before it exits. */
 const SHUTDOWN_GRACE_MS = 1000;
@@ -79,6 +80,8 @@ export async function serve(flags: ShimFlags, listenFd = LISTEN_FD): Promise<voi
   // Shutdown (no containers left) or a signal; which one decides whether a grace period applies.
   let requestShutdown: (by: 'api' | 'signal') => void = () => undefined;
   let shutdownRequested = new Promise<'api' | 'signal'>((resolve) => (requestShutdown = resolve));
+  let containerCount = 0;
+  const load = new LoadReport(log, () => containerCount);
   const expected = new ExpectedContainers(() => {
     requestShutdown('api');
   });
@@ -96,6 +99,8 @@ export async function serve(flags: ShimFlags, listenFd = LISTEN_FD): Promise<voi
     },
     onContainersChanged: (ids) => {
       armLastWords(flags.namespace, ids.length > 0 ? ids : [flags.id]);
+      containerCount = ids.length;
+      load.containersChanged();
     },
   });
   armLastWords(flags.namespace, [flags.id]);
@@ -106,6 +111,10 @@ export async function serve(flags: ShimFlags, listenFd = LISTEN_FD): Promise<voi
     process.on(signal, () => {
       requestShutdown('signal');
     });
+  // An operator's question "how loaded is this daemon?" (SIGUSR2 would otherwise end it).
+  process.on('SIGUSR2', () => {
+    load.report('signal');
+  });
   log.info('shim started', { pid: process.pid, id: flags.id });
 
   // A grouped daemon's last container may be deleted while `start` routes the next one of the
@@ -119,7 +128,10 @@ export async function serve(flags: ShimFlags, listenFd = LISTEN_FD): Promise<voi
   // From here announcements are refused and the socket path is gone before the listener closes,
   // so a `start` that meets this daemon waits for the path and binds a new daemon's socket there.
   expected.close();
-  log.info('shim shutting down', { containers: service.containerCount });
+  log.info('shim shutting down', {
+    containers: service.containerCount,
+    max_rss_kib: process.resourceUsage().maxRSS,
+  });
   removeSocket(flags.socket);
   // Let the Shutdown reply leave before the connections close.
   await sleep(10);

@@ -176,3 +176,15 @@ export async function checkpointTask(
   }
   return { code: r.code, message: r.message, descriptors };
 }
+
+/** Tasks.Kill{container_id = 1, exec_id = 2, signal = 3, all = 4}. */
+export function killTask(
+  cd: { address: string; namespace: string },
+  id: string,
+  signal: number,
+): Promise<CallResult> {
+  const w = protobuf.Writer.create();
+  w.uint32((1 << 3) | 2).string(id);
+  w.uint32(3 << 3).uint32(signal);
+  return call(cd.address, cd.namespace, 'Kill', w.finish());
+}
