@@ -4,6 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import type { ContainerdVersion } from '../helpers/containerd.js';
 import { differential, useHarness, type RuntimeName } from '../helpers/differential.js';
 import { fdCount, parentOf, waitFor } from '../helpers/leaks.js';
 
@@ -41,6 +42,41 @@ async function metricsJson(id: string): Promise<Json> {
   assert.equal(r.exitCode, 0, r.stderr);
   return JSON.parse(r.stdout) as Json;
 }
+
+/**
+ * Both shims, one scenario, where a containerd version's reference differs in a named way: ours
+ * must observe `expected` exactly, on every version; the reference must observe what
+ * `differs.reference` makes of `expected` for the version, once `differs.normalize` has taken out
+ * of both what that version's reference does in no fixed way.
+ */
+async function differentialBut<T>(
+  scenario: (rt: RuntimeName) => Promise<T>,
+  expected: T,
+  differs: {
+    normalize?: (version: ContainerdVersion, observed: T) => T;
+    reference?: (version: ContainerdVersion, expected: T) => T;
+  },
+): Promise<void> {
+  const reference = await scenario('reference');
+  const ours = await scenario('ours');
+  assert.deepEqual(ours, expected, 'our shim');
+  const v = h.cd.version;
+  const normalize = differs.normalize ?? ((_v, o) => o);
+  const referenceExpected = differs.reference?.(v, expected) ?? expected;
+  assert.deepEqual(
+    normalize(v, reference),
+    normalize(v, referenceExpected),
+    `the ${v} reference shim`,
+  );
+}
+
+/**
+ * On 2.x the reference sometimes exits before its /tasks/delete reaches containerd (see the
+ * README); ours always sends it. The reference is not waited for there.
+ */
+const deleteMayBeMissing = (rt: RuntimeName): boolean =>
+  rt === 'reference' && !h.cd.version.startsWith('1.');
+const withoutDelete = (topics: string[]): string[] => topics.filter((t) => t !== '/tasks/delete');
 
 describe('stats and OOM: ours vs the reference shim', () => {
   test('ctr task metrics: same fields, sane values', async () => {
@@ -122,16 +158,18 @@ describe('stats and OOM: ours vs the reference shim', () => {
   });
 
   test('an OOM-killed init: /tasks/oom before /tasks/exit, status 137', async () => {
-    await differential(
+    await differentialBut(
       async (rt) => {
         const id = uid(rt, 'oom');
         const r = await h.run(rt, id, HOG, ['--memory-limit', OOM_LIMIT]);
-        const topics = await h.waitTopics(id, 5);
+        const topics = await h.waitTopics(id, deleteMayBeMissing(rt) ? 4 : 5);
         return {
           code: r.exitCode,
           topics,
           status: h.eventFor(id, '/tasks/exit')['exit_status'],
-          deleteStatus: h.eventFor(id, '/tasks/delete')['exit_status'],
+          deleteStatus: h.eventsFor(id).find((e) => e.topic === '/tasks/delete')?.payload[
+            'exit_status'
+          ],
         };
       },
       {
@@ -140,11 +178,16 @@ describe('stats and OOM: ours vs the reference shim', () => {
         status: 137,
         deleteStatus: 137,
       },
+      {
+        // 2.x: the reference's /tasks/delete may never come.
+        normalize: (v, o) =>
+          v.startsWith('1.') ? o : { ...o, topics: withoutDelete(o.topics), deleteStatus: 'n/a' },
+      },
     );
   });
 
   test('an OOM-killed exec: one /tasks/oom before its exit, the init lives on', async () => {
-    await differential(
+    await differentialBut(
       async (rt) => {
         const id = uid(rt, 'execoom');
         await h.runDetached(rt, id, ['sleep', '1000'], ['--memory-limit', OOM_LIMIT]);
@@ -159,7 +202,7 @@ describe('stats and OOM: ours vs the reference shim', () => {
           status,
           oomKills,
           execExit: h.eventFor(id, '/tasks/exit', 'hog')['exit_status'],
-          topics: await h.waitTopics(id, 8),
+          topics: await h.waitTopics(id, deleteMayBeMissing(rt) ? 7 : 8),
         };
       },
       {
@@ -186,11 +229,32 @@ describe('stats and OOM: ours vs the reference shim', () => {
           '/tasks/delete',
         ],
       },
+      {
+        normalize: (v, o) => {
+          if (v === '1.6') return o;
+          // 1.7 and 2.x: the reference's OOM watcher publishes /tasks/oom straight away, while
+          // its /tasks/exec-started waits in its event queue, so the OOM kill of an exec that
+          // dies at once can be published before the exec's start (ours: start, then oom).
+          const startThenOom = (topics: string[]): string[] => {
+            const rest = topics.filter((t) => t !== '/tasks/oom');
+            const at = rest.indexOf('/tasks/exec-started') + 1;
+            return topics.includes('/tasks/oom')
+              ? [...rest.slice(0, at), '/tasks/oom', ...rest.slice(at)]
+              : topics;
+          };
+          const topics = startThenOom(o.topics);
+          return {
+            ...o,
+            afterExec: startThenOom(o.afterExec),
+            topics: v.startsWith('1.') ? topics : withoutDelete(topics),
+          };
+        },
+      },
     );
   });
 
   test('a long-lived shim frees each deleted container’s OOM watcher', async () => {
-    await differential(
+    await differentialBut(
       async (rt: RuntimeName) => {
         const sandbox = uid(rt, 'pod');
         const group = ['--annotation', `io.kubernetes.cri.sandbox-id=${sandbox}`];
@@ -221,6 +285,10 @@ describe('stats and OOM: ours vs the reference shim', () => {
         fdsGrew: false,
         sameShim: true,
       },
+      // 1.7 and 2.x: the reference's fd count is in some runs still above the baseline after
+      // the wait, in others not (both seen on 1.7.29 and on 2.1.5); its count is not compared
+      // there. Ours must not grow on any version.
+      { normalize: (v, o) => (v === '1.6' ? o : { ...o, fdsGrew: false }) },
     );
   });
 });
