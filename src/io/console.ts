@@ -85,7 +85,7 @@ export class Console {
         cons.#out = cons.#logger.stdoutStream();
         cons.watchOutputEnd();
       }
-      cons.setup(stdio, target.kind === 'fifo');
+      await cons.setup(stdio, target.kind === 'fifo');
     } catch (err) {
       await cons.closeAndWait();
       throw err;
@@ -99,7 +99,7 @@ export class Console {
     });
   }
 
-  private setup(stdio: Stdio, fifos: boolean): void {
+  private async setup(stdio: Stdio, fifos: boolean): Promise<void> {
     native.setNonBlocking(this.#master, true);
     if (fifos && stdio.stdin !== '') {
       const { reader, keepAlive } = openStdinFifo(stdio.stdin, this.#fds);
@@ -107,7 +107,8 @@ export class Console {
       this.#stdinKeepAlive = keepAlive;
     }
     if (fifos && stdio.stdout !== '') {
-      this.#out = fdStream(this.#fds.release(openOutputFifo(stdio.stdout, this.#fds)), 'write');
+      const writer = await openOutputFifo(stdio.stdout, this.#fds);
+      this.#out = fdStream(this.#fds.release(writer), 'write');
       this.watchOutputEnd();
     }
     this.#watcher = new native.FdWatcher(this.#master, (status, events) => {
