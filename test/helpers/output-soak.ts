@@ -100,6 +100,9 @@ export async function runOutputSoak(
     /** Called every `every` runs (all shims counted) with the tallies so far. */
     every?: number;
     report?: (r: SoakResult, done: number) => void;
+    onFailure?: (f: Failure) => void;
+    /** No new run starts after this time (epoch ms): a partial run, its figures exact. */
+    until?: number;
   },
 ): Promise<SoakResult> {
   const tag = String(process.pid);
@@ -142,7 +145,7 @@ export async function runOutputSoak(
     if (badOutput) t.badOutput++;
     if (badExit) t.badExit++;
     if (badOutput || badExit) {
-      result.failures.push({
+      const failure: Failure = {
         runtime: rt,
         run: i,
         lifecycle,
@@ -152,7 +155,9 @@ export async function runOutputSoak(
         stdout: r.stdout.slice(0, 200),
         stderr: r.stderr.slice(0, 400),
         at: new Date().toISOString(),
-      });
+      };
+      result.failures.push(failure);
+      opts.onFailure?.(failure);
     }
   };
 
@@ -161,7 +166,7 @@ export async function runOutputSoak(
     let next = 0;
     let done = 0;
     const worker = async (): Promise<void> => {
-      while (next < total) {
+      while (next < total && (opts.until === undefined || Date.now() < opts.until)) {
         await one(next++);
         done++;
         if (opts.every !== undefined && done % opts.every === 0) opts.report?.(result, done);
