@@ -128,23 +128,25 @@ export class ProcessIO {
     sharedFile?: Writable,
   ): Promise<void> {
     const { stdout, stderr } = this.stdio;
-    const writers = new Map<string, number>();
     const outputs: [1 | 2, string][] = [
       [1, stdout],
       [2, stderr],
     ];
-    const targets: { fd: 1 | 2; writerFd: number }[] = [];
-    for (const [fd, path] of outputs) {
-      // file:// logs both streams even if one path is empty (the reference sets both to the file).
-      if ((path === '' && !sharedFile) || (fd === 2 && this.stdio.terminal)) continue;
-      const key = sharedFile ? 'file' : path;
-      let writerFd = writers.get(key);
-      if (writerFd === undefined) {
-        writerFd = await openWriter(path);
-        writers.set(key, writerFd);
-      }
-      targets.push({ fd, writerFd });
-    }
+    // file:// logs both streams even if one path is empty (the reference sets both to the file).
+    const wanted = outputs.filter(
+      ([fd, path]) => (path !== '' || sharedFile) && !(fd === 2 && this.stdio.terminal),
+    );
+    const keyOf = (path: string): string => (sharedFile ? 'file' : path);
+    // Each distinct writer once; both opened together, so waiting for readers is not doubled.
+    const keys = [...new Set(wanted.map(([, path]) => keyOf(path)))];
+    const opened = await Promise.all(
+      keys.map(async (key) => {
+        const path = wanted.find(([, p]) => keyOf(p) === key)?.[1] ?? '';
+        return [key, await openWriter(path)] as const;
+      }),
+    );
+    const writers = new Map<string, number>(opened);
+    const targets = wanted.map(([fd, path]) => ({ fd, writerFd: writers.get(keyOf(path)) ?? -1 }));
     // One destination per distinct writer; with stdout == stderr it ends after both copies.
     const sinks = new Map<number, Sink>();
     for (const { writerFd } of targets) {
@@ -252,6 +254,8 @@ export class ProcessIO {
     for (;;) {
       if ((await withTimeout(done, quietMs)) === true) return;
       for (const splice of this.#splices) splice.pumpNow();
+      // Stream copies (file://, fallback) move in the poll phase: let it run once.
+      await new Promise((resolve) => setImmediate(resolve));
       const now = this.moved();
       if (now === moved) return;
       moved = now;

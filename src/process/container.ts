@@ -41,7 +41,7 @@ export interface CreateConfig {
  * takes while bytes move; it gives up only after this long with no byte moved, which happens only
  * when a leftover process that inherited a pipe keeps it open, or the client stopped reading (see
  * ProcessIO.drain). A time limit on the whole wait (the reference's 2 s in 1.6, 10 s in 2.x) loses
- * output on a starved machine. A console's drain is still bounded as a whole by this.
+ * output on a starved machine. A console's drain (Console.drain) works the same way.
  */
 const DRAIN_QUIET_MS = 10_000;
 
