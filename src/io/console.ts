@@ -1,7 +1,7 @@
 // A process's console (terminal = true): the pty master runc hands us, copied to and from
 // containerd's FIFOs. stdin FIFO → master, master → stdout FIFO; stderr is unused (the pty
 // merges both). The FIFO ends are opened as ProcessIO does (keep-alive reader for stdout,
-// keep-alive writer for stdin, all O_NONBLOCK, reader first).
+// keep-alive writer for stdin, all O_NONBLOCK; see fds.ts).
 //
 // The master is not a stream Node can own: net.Socket refuses a TTY fd, and libuv's TTY handle
 // writes to a master with blocking writes, which freezes the whole shim as soon as the container
@@ -46,6 +46,8 @@ export class Console {
   /** The slave side is gone (EIO/EOF): input has nowhere to go any more. */
   #hungUp = false;
   readonly #outputDone = new Deferred<void>();
+  /** Bytes read from the master and handed to stdout (some may still be in its buffer). */
+  #queued = 0;
   #shutDown = false;
   #closed = false;
   readonly #buf = Buffer.allocUnsafe(READ_CHUNK);
@@ -85,7 +87,7 @@ export class Console {
         cons.#out = cons.#logger.stdoutStream();
         cons.watchOutputEnd();
       }
-      cons.setup(stdio, target.kind === 'fifo');
+      await cons.setup(stdio, target.kind === 'fifo');
     } catch (err) {
       await cons.closeAndWait();
       throw err;
@@ -99,7 +101,7 @@ export class Console {
     });
   }
 
-  private setup(stdio: Stdio, fifos: boolean): void {
+  private async setup(stdio: Stdio, fifos: boolean): Promise<void> {
     native.setNonBlocking(this.#master, true);
     if (fifos && stdio.stdin !== '') {
       const { reader, keepAlive } = openStdinFifo(stdio.stdin, this.#fds);
@@ -107,7 +109,8 @@ export class Console {
       this.#stdinKeepAlive = keepAlive;
     }
     if (fifos && stdio.stdout !== '') {
-      this.#out = fdStream(this.#fds.release(openOutputFifo(stdio.stdout, this.#fds)), 'write');
+      const writer = await openOutputFifo(stdio.stdout, this.#fds);
+      this.#out = fdStream(this.#fds.release(writer), 'write');
       this.watchOutputEnd();
     }
     this.#watcher = new native.FdWatcher(this.#master, (status, events) => {
@@ -174,6 +177,7 @@ export class Console {
         return;
       }
       if (!this.#out) continue; // no stdout: discard, but keep the pty flowing
+      this.#queued += n;
       const more = this.#out.write(Buffer.from(this.#buf.subarray(0, n)));
       if (!more && !draining) {
         this.#outBlocked = true;
@@ -259,9 +263,27 @@ export class Console {
     this.#stdinKeepAlive = -1;
   }
 
-  /** Waits (bounded) until everything read from the master has been written to stdout. */
-  async drain(timeoutMs: number): Promise<void> {
-    await withTimeout(this.#outputDone.promise, timeoutMs);
+  /**
+   * Waits until everything read from the master has been written to stdout, however long that
+   * takes while bytes move; gives up only once `quietMs` pass with none written (a client that
+   * stopped reading). As ProcessIO.drain: the last check comes after one pass through I/O, so a
+   * shim starved past the timer still writes what it can first.
+   */
+  async drain(quietMs: number): Promise<void> {
+    const done = this.#outputDone.promise.then(() => true);
+    let moved = this.written();
+    for (;;) {
+      if ((await withTimeout(done, quietMs)) === true) return;
+      await new Promise((resolve) => setImmediate(resolve));
+      const now = this.written();
+      if (now === moved) return;
+      moved = now;
+    }
+  }
+
+  /** Bytes stdout has taken from its buffer so far. */
+  private written(): number {
+    return this.#queued - (this.#out?.writableLength ?? 0);
   }
 
   /** Closes, then waits for a binary:// logger to exit (as ProcessIO's). */

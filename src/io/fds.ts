@@ -1,8 +1,10 @@
 // File-descriptor ownership and the FIFO open order shared by pipe mode (ProcessIO) and console
-// mode (Console). Every FIFO open is O_NONBLOCK in an order that cannot block or fail (a reader
-// exists before any writer is opened), so no libuv thread is ever parked in open(2).
+// mode (Console). Every FIFO open is O_NONBLOCK, so no libuv thread is ever parked in open(2): an
+// output FIFO's writer waits for the client's reader by retrying, not by blocking.
 import { closeSync, constants, openSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { errorCode } from '../base/errors.js';
+import { sleep } from '../base/deferred.js';
 
 // Node opens every file with O_CLOEXEC already.
 const { O_RDONLY, O_WRONLY, O_NONBLOCK } = constants;
@@ -60,10 +62,44 @@ export function openStdinFifo(path: string, fds: OwnedFds): { reader: number; ke
 }
 
 /**
- * A stdout/stderr FIFO: a never-read keep-alive reader first (so the container gets no SIGPIPE
- * while containerd restarts), then our writer. Both stay owned by `fds`.
+ * How long an output FIFO's writer waits for the client's reader to open its end. Clients open
+ * their reader before they ask for the process (containerd's cio does), so this is a wait only
+ * when a starved client is late; a client that never comes costs this once, then the output
+ * waits in the FIFO behind our keep-alive reader.
  */
-export function openOutputFifo(path: string, fds: OwnedFds): number {
+const READER_WAIT_MS = 10_000;
+/** Longest pause between two tries while waiting for that reader. */
+const READER_POLL_MAX_MS = 20;
+
+/**
+ * A stdout/stderr FIFO: our writer, opened once the client's reader is there (as the reference's
+ * blocking open), then a never-read keep-alive reader (so the container gets no SIGPIPE while
+ * containerd restarts). Both stay owned by `fds`.
+ *
+ * The order matters. Go clients open their reader blocking, and a blocked open(2) for reading
+ * only returns when a writer opens; a reader that starts opening after our writer has come and
+ * gone (a short-lived process, a starved client) waits for a writer that never comes, and the
+ * client then cancels it: the output, in the FIFO behind our keep-alive reader, is lost. A reader
+ * blocked in open(2) already counts, so a non-blocking open for writing succeeds exactly when
+ * the client is there (ENXIO otherwise); no libuv thread is parked.
+ */
+export async function openOutputFifo(path: string, fds: OwnedFds): Promise<number> {
+  const writer = await openWhenRead(path, fds);
   fds.add(openSync(path, O_RDONLY | O_NONBLOCK));
-  return fds.add(openSync(path, O_WRONLY | O_NONBLOCK));
+  // No client came: open anyway (our keep-alive reader is there), as before it did.
+  return writer >= 0 ? writer : fds.add(openSync(path, O_WRONLY | O_NONBLOCK));
+}
+
+/** Our writer, once some reader has the FIFO open; -1 if none came within READER_WAIT_MS. */
+async function openWhenRead(path: string, fds: OwnedFds): Promise<number> {
+  const deadline = Date.now() + READER_WAIT_MS;
+  for (let delay = 1; ; delay = Math.min(delay * 2, READER_POLL_MAX_MS)) {
+    try {
+      return fds.add(openSync(path, O_WRONLY | O_NONBLOCK));
+    } catch (err) {
+      if (errorCode(err) !== 'ENXIO') throw err;
+    }
+    if (Date.now() >= deadline) return -1;
+    await sleep(delay);
+  }
 }

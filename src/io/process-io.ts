@@ -4,7 +4,7 @@
 // and the FIFOs. For every stdout/stderr FIFO the shim also holds a never-read "keep-alive" reader,
 // so the container does not get SIGPIPE while containerd restarts; for stdin it holds a keep-alive
 // writer, so the copy does not see EOF when a client goes away (CloseIO closes it). All FIFO opens
-// are O_NONBLOCK in an order that cannot block (reader first), so no libuv thread is ever parked.
+// are O_NONBLOCK (fds.ts), so no libuv thread is ever parked.
 // `file://` copies both streams into one appended file; `binary://` hands the pipes to a logger
 // process instead (binary-logger.ts) and copies nothing.
 import { constants, createWriteStream, mkdirSync, openSync, fchownSync } from 'node:fs';
@@ -45,6 +45,8 @@ export class ProcessIO {
   readonly #splices = new Set<SpliceCopy>();
   /** Output copies (container → FIFO/file); Delete waits for them. stdin is not waited for. */
   #outputCopies: Promise<void>[] = [];
+  /** Bytes moved by the stream copies and by the splice copies that have ended. */
+  #movedBefore = 0;
   #stdinKeepAlive = -1;
   /** Copies wired but not running until the runtime has started the process (see started()). */
   #pendingCopies: (() => void)[] = [];
@@ -66,7 +68,7 @@ export class ProcessIO {
         if (!logger) throw new Error('binary:// logging needs the container id and namespace');
         // No stdin in this mode: the reference connects none (the container gets /dev/null).
         io.#logger = await BinaryLogger.start(target.path, target.args, logger);
-      } else io.setup(owner);
+      } else await io.setup(owner);
     } catch (err) {
       io.close();
       throw err;
@@ -84,21 +86,21 @@ export class ProcessIO {
     return this.#logger;
   }
 
-  private setup(owner: IoOwner | undefined): void {
+  private async setup(owner: IoOwner | undefined): Promise<void> {
     const target = parseStdioTarget(this.stdio);
     switch (target.kind) {
       case 'null':
         return;
       case 'fifo':
         if (this.stdio.stdin !== '') this.setupStdin(this.stdio.stdin, owner);
-        this.setupOutputs((path) => openOutputFifo(path, this.#fds), owner);
+        await this.setupOutputs((path) => openOutputFifo(path, this.#fds), owner);
         return;
       case 'file': {
         mkdirSync(dirname(target.path), { recursive: true, mode: 0o755 });
         if (this.stdio.stdin !== '') this.setupStdin(this.stdio.stdin, owner);
         // stdout and stderr both go to the one file, appended.
         const fd = this.#fds.add(openSync(target.path, O_WRONLY | O_APPEND | O_CREAT, 0o644));
-        this.setupOutputs(() => fd, owner, this.fileStream(fd));
+        await this.setupOutputs(() => Promise.resolve(fd), owner, this.fileStream(fd));
         return;
       }
       case 'binary':
@@ -119,30 +121,32 @@ export class ProcessIO {
     this.#pendingCopies.push(() => void copy(src, dst));
   }
 
-  private setupOutputs(
-    openWriter: (path: string) => number,
+  private async setupOutputs(
+    openWriter: (path: string) => Promise<number>,
     owner: IoOwner | undefined,
     /** file:// mode: the one stream on the log file (a net.Socket cannot wrap a regular file). */
     sharedFile?: Writable,
-  ): void {
+  ): Promise<void> {
     const { stdout, stderr } = this.stdio;
-    const writers = new Map<string, number>();
     const outputs: [1 | 2, string][] = [
       [1, stdout],
       [2, stderr],
     ];
-    const targets: { fd: 1 | 2; writerFd: number }[] = [];
-    for (const [fd, path] of outputs) {
-      // file:// logs both streams even if one path is empty (the reference sets both to the file).
-      if ((path === '' && !sharedFile) || (fd === 2 && this.stdio.terminal)) continue;
-      const key = sharedFile ? 'file' : path;
-      let writerFd = writers.get(key);
-      if (writerFd === undefined) {
-        writerFd = openWriter(path);
-        writers.set(key, writerFd);
-      }
-      targets.push({ fd, writerFd });
-    }
+    // file:// logs both streams even if one path is empty (the reference sets both to the file).
+    const wanted = outputs.filter(
+      ([fd, path]) => (path !== '' || sharedFile) && !(fd === 2 && this.stdio.terminal),
+    );
+    const keyOf = (path: string): string => (sharedFile ? 'file' : path);
+    // Each distinct writer once; both opened together, so waiting for readers is not doubled.
+    const keys = [...new Set(wanted.map(([, path]) => keyOf(path)))];
+    const opened = await Promise.all(
+      keys.map(async (key) => {
+        const path = wanted.find(([, p]) => keyOf(p) === key)?.[1] ?? '';
+        return [key, await openWriter(path)] as const;
+      }),
+    );
+    const writers = new Map<string, number>(opened);
+    const targets = wanted.map(([fd, path]) => ({ fd, writerFd: writers.get(keyOf(path)) ?? -1 }));
     // One destination per distinct writer; with stdout == stderr it ends after both copies.
     const sinks = new Map<number, Sink>();
     for (const { writerFd } of targets) {
@@ -178,11 +182,16 @@ export class ProcessIO {
       // A refused splice leaves the rest in the pipe: the stream copy takes it from there.
       spliced = (await splice.done) !== 'fallback';
       this.#splices.delete(splice);
+      this.#movedBefore += splice.moved;
     }
     if (spliced) this.#fds.close(src);
     else {
       if (sink.stream === undefined) sink.stream = this.stream(this.#fds.release(sink.fd), 'write');
-      await copy(this.stream(this.#fds.release(src), 'read'), sink.stream, false);
+      const source = this.stream(this.#fds.release(src), 'read');
+      source.on('data', (chunk: Buffer) => {
+        this.#movedBefore += chunk.length;
+      });
+      await copy(source, sink.stream, false);
     }
     if (--sink.users > 0) return;
     if (sink.stream) sink.stream.end();
@@ -229,9 +238,35 @@ export class ProcessIO {
     this.#stdinKeepAlive = -1;
   }
 
-  /** Waits (bounded) until the output copies have drained. */
-  async drain(timeoutMs: number): Promise<void> {
-    await withTimeout(Promise.all(this.#outputCopies), timeoutMs);
+  /**
+   * Waits until every output copy has read its pipe to the end (EOF: every writer gone), however
+   * long that takes while bytes keep moving. Called once the process has exited, so the wait
+   * ends without EOF only in two cases that would otherwise hang Delete: a leftover process that
+   * inherited the pipe keeps it open, or the client stopped reading. So it ends when `quietMs`
+   * pass with no byte moved and a last try, made at once, moves none either: after a stall of
+   * the shim, timers run before readiness is polled, and without that try a copy with bytes
+   * waiting would be given up. In the first case everything the process wrote has been copied
+   * (its pipe is empty); in the second the rest is lost, as with the reference's limit.
+   */
+  async drain(quietMs: number): Promise<void> {
+    const done = Promise.all(this.#outputCopies).then(() => true);
+    let moved = this.moved();
+    for (;;) {
+      if ((await withTimeout(done, quietMs)) === true) return;
+      for (const splice of this.#splices) splice.pumpNow();
+      // Stream copies (file://, fallback) move in the poll phase: let it run once.
+      await new Promise((resolve) => setImmediate(resolve));
+      const now = this.moved();
+      if (now === moved) return;
+      moved = now;
+    }
+  }
+
+  /** Bytes all output copies have moved so far. */
+  private moved(): number {
+    let n = this.#movedBefore;
+    for (const splice of this.#splices) n += splice.moved;
+    return n;
   }
 
   close(): void {

@@ -32,6 +32,8 @@ export class SpliceCopy {
   #stopped = false;
   /** The error code of a refused splice (with 'fallback'). */
   error: string | undefined;
+  /** Bytes moved so far. */
+  moved = 0;
 
   constructor(
     private readonly src: number,
@@ -50,6 +52,14 @@ export class SpliceCopy {
     this.pump();
   }
 
+  /**
+   * Moves what can be moved now, without waiting for the watchers: after a stall, timers run
+   * before readiness is polled, so a caller about to give up on the copy tries this first.
+   */
+  pumpNow(): void {
+    this.pump();
+  }
+
   private pump(): void {
     if (this.#stopped) return;
     for (let i = 0; i < BURST; i++) {
@@ -61,7 +71,10 @@ export class SpliceCopy {
         this.finish('fallback');
         return;
       }
-      if (n > 0) continue;
+      if (n > 0) {
+        this.moved += n;
+        continue;
+      }
       if (n === 0) this.finish('eof');
       else if (n === SPLICE_IN_EMPTY) this.#srcWatch.start(POLL_READABLE);
       else if (n === SPLICE_OUT_FULL) this.#dstWatch.start(POLL_WRITABLE);

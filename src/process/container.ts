@@ -37,12 +37,13 @@ export interface CreateConfig {
 }
 
 /**
- * How long Delete waits for output copies to drain. containerd 1.6's reference waits 2 s, which a
- * starved machine can exceed while the container's last output is still in its pipe (the output
- * is then lost); we wait as long as 2.x does. It only bounds a copy held open by a leftover
- * process that inherited the pipe.
+ * Delete waits until the output copies have read the process's pipes to the end, however long it
+ * takes while bytes move; it gives up only after this long with no byte moved, which happens only
+ * when a leftover process that inherited a pipe keeps it open, or the client stopped reading (see
+ * ProcessIO.drain). A time limit on the whole wait (the reference's 2 s in 1.6, 10 s in 2.x) loses
+ * output on a starved machine. A console's drain (Console.drain) works the same way.
  */
-const DRAIN_TIMEOUT_MS = 10_000;
+const DRAIN_QUIET_MS = 10_000;
 
 export class Container {
   readonly init: Process;
@@ -323,7 +324,7 @@ export class Container {
 
   async deleteExec(exec: Process): Promise<void> {
     exec.assertStatus('delete', ['created', 'stopped']);
-    await exec.io?.drain(DRAIN_TIMEOUT_MS);
+    await exec.io?.drain(DRAIN_QUIET_MS);
     await exec.io?.closeAndWait();
     exec.status = 'deleted';
     this.execs.delete(exec.id);
@@ -334,7 +335,7 @@ export class Container {
   /** Init Delete: drains stdio, removes the runtime container, unmounts the rootfs. */
   async delete(): Promise<void> {
     this.init.assertStatus('delete', ['created', 'stopped']);
-    await this.init.io?.drain(DRAIN_TIMEOUT_MS);
+    await this.init.io?.drain(DRAIN_QUIET_MS);
     try {
       await this.runc.delete(this.id, this.init.status === 'created');
     } catch (err) {

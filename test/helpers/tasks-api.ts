@@ -116,16 +116,20 @@ export interface Mount {
 }
 
 /**
- * Tasks.Create{container_id = 1, rootfs = 3} with no stdio: the task is created, not started.
- * The rootfs mounts are the client's to give (as `ctr` reads them from the snapshotter).
+ * Tasks.Create{container_id = 1, rootfs = 3, stdout = 5, stderr = 6}, with no stdio unless given:
+ * the task is created, not started. The rootfs mounts are the client's to give (as `ctr` reads
+ * them from the snapshotter).
  */
 export async function createTask(
   cd: { address: string; namespace: string },
   id: string,
   rootfs: Mount[],
+  stdio: { stdout?: string; stderr?: string } = {},
 ): Promise<CallResult & { pid: number }> {
   const w = protobuf.Writer.create();
   w.uint32((1 << 3) | 2).string(id);
+  if (stdio.stdout !== undefined) w.uint32((5 << 3) | 2).string(stdio.stdout);
+  if (stdio.stderr !== undefined) w.uint32((6 << 3) | 2).string(stdio.stderr);
   for (const m of rootfs) {
     const mount = protobuf.Writer.create();
     mount.uint32((1 << 3) | 2).string(m.type);
@@ -135,6 +139,17 @@ export async function createTask(
   }
   const r = await callWithResponse(cd.address, cd.namespace, 'Create', w.finish());
   return { code: r.code, message: r.message, pid: varintField(r.body, 2) };
+}
+
+/** Tasks.Start{container_id = 1}: the init's pid (StartResponse.pid = 1). */
+export async function startTask(
+  cd: { address: string; namespace: string },
+  id: string,
+): Promise<CallResult & { pid: number }> {
+  const w = protobuf.Writer.create();
+  w.uint32((1 << 3) | 2).string(id);
+  const r = await callWithResponse(cd.address, cd.namespace, 'Start', w.finish());
+  return { code: r.code, message: r.message, pid: varintField(r.body, 1) };
 }
 
 /** Tasks.Wait{container_id = 1}, bounded by `deadlineMs`: its exit status (WaitResponse = 1). */
