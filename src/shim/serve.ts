@@ -128,10 +128,7 @@ export async function serve(flags: ShimFlags, listenFd = LISTEN_FD): Promise<voi
   // From here announcements are refused and the socket path is gone before the listener closes,
   // so a `start` that meets this daemon waits for the path and binds a new daemon's socket there.
   expected.close();
-  log.info('shim shutting down', {
-    containers: service.containerCount,
-    max_rss_kib: process.resourceUsage().maxRSS,
-  });
+  log.info('shim shutting down', { containers: service.containerCount });
   removeSocket(flags.socket);
   // Let the Shutdown reply leave before the connections close.
   await sleep(10);

@@ -26,8 +26,6 @@ export interface ScaleResult {
   samples: LoadSample[];
   /** Init exits seen, all containers together (one each). */
   exitsCounted: number;
-  /** The daemon's peak RSS, from its last log line. */
-  maxRssKiB: number;
   warnings: string[];
 }
 
@@ -225,11 +223,5 @@ export async function runScale(
     .log()
     .split('\n')
     .filter((l) => l.includes(` pid=${String(daemon)}`) && /level=(warning|error|fatal)/.test(l));
-  const farewell = h.cd
-    .log()
-    .split('\n')
-    .filter((l) => l.includes('msg="shim shutting down"'))
-    .at(-1);
-  const maxRssKiB = Number(/ max_rss_kib=(\d+)/.exec(farewell ?? '')?.[1] ?? 0);
-  return { daemon, startWallMs, samples, exitsCounted, maxRssKiB, warnings };
+  return { daemon, startWallMs, samples, exitsCounted, warnings };
 }
