@@ -34,8 +34,8 @@ export class SpliceCopy {
   error: string | undefined;
 
   constructor(
-    private readonly src: number,
-    private readonly dst: number,
+    readonly src: number,
+    readonly dst: number,
   ) {
     this.done = new Promise((resolve) => (this.#resolve = resolve));
     native.setNonBlocking(src, true);
