@@ -147,7 +147,7 @@ export class Console {
     if (final && stdin && !stdin.destroyed) {
       const handle = (stdin as unknown as { _handle?: { readStop?: () => number } })._handle;
       handle?.readStop?.();
-      for (let chunk: unknown; (chunk = stdin.read()) !== null; ) {
+      for (let chunk: unknown; (chunk = stdin.read()) !== null;) {
         if (Buffer.isBuffer(chunk)) pending.push(chunk);
       }
     }

@@ -122,7 +122,7 @@ export class ProcessIO {
         const handle = (copy.src as unknown as { _handle?: { readStop?: () => number } })._handle;
         handle?.readStop?.();
       }
-      for (let chunk: unknown; final && (chunk = copy.src.read()) !== null; ) {
+      for (let chunk: unknown; final && (chunk = copy.src.read()) !== null;) {
         if (Buffer.isBuffer(chunk)) unread.push(chunk);
       }
       stdin = {

@@ -34,7 +34,10 @@ export class FrameDecoder {
   pending(): Buffer | undefined {
     if (this.#skip > 0) return undefined;
     if (this.#current === undefined) return Buffer.from(this.#header.subarray(0, this.#headerFill));
-    return Buffer.concat([this.#header, (this.#body ?? Buffer.alloc(0)).subarray(0, this.#bodyFill)]);
+    return Buffer.concat([
+      this.#header,
+      (this.#body ?? Buffer.alloc(0)).subarray(0, this.#bodyFill),
+    ]);
   }
 
   push(chunk: Uint8Array): DecodedFrame[] {

@@ -371,14 +371,13 @@ class Connection {
     const fd = handleFd(this.#socket);
     if (this.#done || this.#socket.destroyed || fd < 0) return undefined;
     if (final) {
-      const handle = (this.#socket as unknown as { _handle?: { readStop?: () => number } })
-        ._handle;
+      const handle = (this.#socket as unknown as { _handle?: { readStop?: () => number } })._handle;
       handle?.readStop?.();
     }
     const partial = this.#decoder.pending();
     if (partial === undefined) return undefined; // inside an oversize body: cannot be resumed
     const unread: Buffer[] = [partial, ...(this.#heldChunks ?? [])];
-    for (let chunk: unknown; final && (chunk = this.#socket.read()) !== null; ) {
+    for (let chunk: unknown; final && (chunk = this.#socket.read()) !== null;) {
       if (Buffer.isBuffer(chunk)) unread.push(chunk);
     }
     return {

@@ -24,12 +24,7 @@ import type { ExpectedContainers } from '../expected.js';
 import type { ShimFlags } from '../flags.js';
 import { nodeCommand } from '../node-command.js';
 import { BUILD_ID, REVISION, VERSION } from '../version.js';
-import {
-  DIRECT_ENV,
-  UPGRADE_FD_ENV,
-  UPGRADE_STATE_FORMAT,
-  type UpgradeState,
-} from './state.js';
+import { DIRECT_ENV, UPGRADE_FD_ENV, UPGRADE_STATE_FORMAT, type UpgradeState } from './state.js';
 
 /** How long running requests (other than Waits) and stdio get to come to rest. */
 const SETTLE_TIMEOUT_MS = 10_000;
@@ -100,7 +95,12 @@ export async function upgradeInPlace(deps: UpgradeDeps, binary: string): Promise
   }
   const state = describe(deps, binary, true);
   const fd = stateFd(JSON.stringify(state));
-  const keep = [fd, deps.logFd, ...state.server.listenFds, ...state.server.connections.map((c) => c.fd)];
+  const keep = [
+    fd,
+    deps.logFd,
+    ...state.server.listenFds,
+    ...state.server.connections.map((c) => c.fd),
+  ];
   keep.push(...ioFds(state.tasks));
   const env = [
     ...Object.entries(process.env)
@@ -221,7 +221,9 @@ async function check(binary: string, state: UpgradeState): Promise<void> {
     }
     const said = (await output).trim();
     if (status !== 0) {
-      throw new UpgradeRefused(`${binary} cannot load this state: ${said || `exit status ${String(status)}`}`);
+      throw new UpgradeRefused(
+        `${binary} cannot load this state: ${said || `exit status ${String(status)}`}`,
+      );
     }
   } finally {
     if (outR >= 0) native.closeFd(outR);

@@ -53,7 +53,8 @@ export function parseUpgradeState(text: string): UpgradeState {
   } catch (err) {
     throw new StateError(`upgrade state is not JSON: ${String(err)}`);
   }
-  if (typeof doc !== 'object' || doc === null) throw new StateError('upgrade state is not an object');
+  if (typeof doc !== 'object' || doc === null)
+    throw new StateError('upgrade state is not an object');
   const format = (doc as { format?: unknown }).format;
   if (format !== UPGRADE_STATE_FORMAT) {
     throw new StateError(
@@ -78,7 +79,7 @@ export function parseUpgradeState(text: string): UpgradeState {
 export function readStateFd(fd: number): string {
   const size = fstatSync(fd).size;
   const buf = Buffer.alloc(size);
-  for (let off = 0; off < size; ) {
+  for (let off = 0; off < size;) {
     const n = readSync(fd, buf, off, size - off, off);
     if (n === 0) break;
     off += n;
