@@ -26,6 +26,7 @@ import { resizePty } from '../helpers/tasks-api.js';
 import { ctrInTerminal, plain, type TerminalSession } from '../helpers/pty.js';
 
 const SHIM = 'containerd-shim-tsshim-v2';
+const TSSHIM = join(REPO, 'bin', 'tsshim');
 const RUNTIME = 'io.containerd.tsshim.v2';
 const GROUPING = 'io.containerd.tsshim.v2.grouping';
 // A broken handover tends to hang a client (a Wait nobody answers): fail instead.
@@ -108,11 +109,20 @@ function logLines(msg: string): string[] {
     .filter((l) => l.includes(`runtime=${RUNTIME}`) && l.includes(`msg="${msg}"`));
 }
 
-/** SIGUSR2 to the daemon, then waits for the outcome in the log (one more line of either kind). */
-async function upgrade(pid: number): Promise<'upgraded' | 'refused'> {
+/**
+ * Asks the daemon to upgrade (SIGUSR2, or `trigger`), then waits for the outcome in the log (one
+ * more line of either kind).
+ */
+async function upgrade(
+  pid: number,
+  trigger = (): Promise<void> => {
+    process.kill(pid, 'SIGUSR2');
+    return Promise.resolve();
+  },
+): Promise<'upgraded' | 'refused'> {
   const upgraded = logLines('shim upgraded').length;
   const refused = logLines('upgrade refused').length;
-  process.kill(pid, 'SIGUSR2');
+  await trigger();
   let outcome: 'upgraded' | 'refused' | undefined;
   await waitFor(
     () => {
@@ -355,7 +365,13 @@ test(
       writeFileSync(join(shared, 'early'), '');
       for (const id of ids.slice(0, count / 2)) await h.waitStatus(id, 'STOPPED');
       writeFileSync(join(shared, 'now'), '');
-      assert.equal(await upgrade(pid), 'upgraded');
+      // The operator's command this time: it finds the daemon of this containerd and signals it.
+      const outcome = await upgrade(pid, async () => {
+        const r = await execa(TSSHIM, ['upgrade', '--address', h.cd.address], { reject: false });
+        assert.equal(r.exitCode, 0, r.stderr);
+        assert.match(r.stdout, new RegExp(`^upgrade requested: pid ${String(pid)} `, 'm'));
+      });
+      assert.equal(outcome, 'upgraded');
       assert.equal(daemonOf(ids[0] ?? ''), pid);
       assert.ok(commandLine(pid).includes(join(root, 'c', 'build')));
       for (const id of ids) await h.waitStatus(id, 'STOPPED');
