@@ -138,22 +138,22 @@ export async function serve(
       requestShutdown('signal');
     });
   let stopping = false;
-  let upgrading = false;
+  const upgrading = { now: false };
   const binary = upgrade?.binary ?? process.env[SHIM_BINARY_ENV] ?? '';
   // SIGUSR2: take the installed version (`tsshim upgrade` sends it).
   process.on('SIGUSR2', () => {
-    if (upgrading || stopping) return;
+    if (upgrading.now || stopping) return;
     if (binary === '') {
       log.warn('upgrade refused', { reason: 'no installed binary recorded by start' });
       return;
     }
-    upgrading = true;
+    upgrading.now = true;
     log.info('upgrade requested', { binary });
     upgradeInPlace(
       { flags, log, logFd, server, service, publisher, monitor, expected },
       binary,
     ).catch((err: unknown) => {
-      upgrading = false;
+      upgrading.now = false;
       log.warn('upgrade refused', { binary, reason: errorMessage(err) });
     });
   });
@@ -167,6 +167,8 @@ export async function serve(
       connections: upgrade.server.connections.length,
       events: upgrade.events.length,
     });
+    // Upgraded while on its way out (its last container gone): carry on with that.
+    if (service.containerCount === 0 && !expected.pending) requestShutdown('api');
   } else log.info('shim started', { pid: process.pid, id: flags.id, version: VERSION });
 
   // A grouped daemon's last container may be deleted while `start` routes the next one of the
@@ -180,7 +182,8 @@ export async function serve(
   // From here announcements are refused and the socket path is gone before the listener closes,
   // so a `start` that meets this daemon waits for the path and binds a new daemon's socket there.
   stopping = true;
-  while (upgrading) await sleep(50);
+  // An upgrade under way either execs or gives up (then this daemon goes on stopping).
+  while (upgrading.now) await sleep(50);
   expected.close();
   log.info('shim shutting down', { containers: service.containerCount });
   removeSocket(flags.socket);

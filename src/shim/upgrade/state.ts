@@ -62,8 +62,9 @@ export function parseUpgradeState(text: string): UpgradeState {
     );
   }
   const state = doc as UpgradeState;
-  const missing = (['from', 'flags', 'server', 'events', 'tasks', 'expected'] as const).filter(
-    (key) => typeof state[key] !== 'object' || state[key] === null,
+  const parts = doc as Record<string, unknown>;
+  const missing = ['from', 'flags', 'server', 'events', 'tasks', 'expected'].filter(
+    (key) => typeof parts[key] !== 'object' || parts[key] === null,
   );
   if (missing.length > 0) throw new StateError(`upgrade state lacks ${missing.join(', ')}`);
   if (!Array.isArray(state.server.listenFds) || state.server.listenFds.length === 0) {
