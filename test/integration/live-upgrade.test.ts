@@ -12,6 +12,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   symlinkSync,
   unlinkSync,
@@ -20,7 +21,8 @@ import {
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { Harness } from '../helpers/differential.js';
-import { REPO } from '../helpers/containerd.js';
+import { REPO, startContainerd } from '../helpers/containerd.js';
+import { ensureBusyboxImage } from '../helpers/image.js';
 import { commandLine, processesMatching, waitFor } from '../helpers/leaks.js';
 import { resizePty } from '../helpers/tasks-api.js';
 import { ctrInTerminal, plain, type TerminalSession } from '../helpers/pty.js';
@@ -438,3 +440,43 @@ test(
     );
   },
 );
+
+test('a daemon born from a warm spare upgrades too', TIMEOUT, async () => {
+  install('a');
+  // A containerd of its own with the warm path on (the default): the daemon was a spare.
+  const cd = await startContainerd({ binDir });
+  try {
+    const image = await ensureBusyboxImage(cd);
+    const id = `up-warm-${String(process.pid)}`;
+    const run = await cd.ctr(['run', '-d', '--runtime', RUNTIME, image, id, 'sleep', '1000']);
+    assert.equal(run.exitCode, 0, run.stderr);
+    const bundle = join(cd.state, 'io.containerd.runtime.v2.task', cd.namespace, id);
+    const pid = processesMatching('/build/src/main.js').find((p) => {
+      try {
+        return readlinkSync(`/proc/${String(p)}/cwd`) === bundle;
+      } catch {
+        return false;
+      }
+    });
+    assert.ok(pid !== undefined, 'the daemon runs in the bundle');
+    install('b');
+    const log = (): string[] =>
+      cd
+        .log()
+        .split('\n')
+        .filter((l) => l.includes('msg="shim upgraded"') && l.includes(versions.b));
+    process.kill(pid, 'SIGUSR2');
+    await waitFor(() => log().length > 0, 60000);
+    assert.ok(commandLine(pid).includes(join(root, 'b', 'build')), commandLine(pid));
+    const exec = await cd.ctr(['task', 'exec', '--exec-id', 'e', id, 'sh', '-c', 'exit 9'], {
+      reject: false,
+    });
+    assert.equal(exec.exitCode, 9, exec.stderr);
+    await cd.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+    await waitFor(async () => (await cd.ctr(['task', 'ls'])).stdout.includes('STOPPED'), 30000);
+    assert.equal((await cd.ctr(['task', 'delete', id], { reject: false })).exitCode, 0);
+    await cd.ctr(['container', 'delete', id]);
+  } finally {
+    await cd.stop();
+  }
+});
