@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <signal.h>
-#include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,9 +22,8 @@ static void SetCloexec(int fd, bool on) {
   fcntl(fd, F_SETFD, on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC));
 }
 
-// execve({file, argv, env, keep, ignore?}): returns only on failure (throws errno). fds in `keep`
-// are inherited; every other fd above 2 is closed by the exec. Signals in `ignore` are ignored
-// from just before the exec.
+// execve({file, argv, env, keep}): returns only on failure (throws errno). fds in `keep` are
+// inherited; every other fd above 2 is closed by the exec.
 static Napi::Value Execve(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) return ThrowType(env, "execve: options object expected");
@@ -36,11 +34,6 @@ static Napi::Value Execve(const Napi::CallbackInfo& info) {
   std::vector<int> keep;
   Napi::Array k = o.Get("keep").As<Napi::Array>();
   for (uint32_t i = 0; i < k.Length(); i++) keep.push_back(k.Get(i).ToNumber().Int32Value());
-  std::vector<int> ignore;
-  if (o.Has("ignore") && o.Get("ignore").IsArray()) {
-    Napi::Array g = o.Get("ignore").As<Napi::Array>();
-    for (uint32_t i = 0; i < g.Length(); i++) ignore.push_back(g.Get(i).ToNumber().Int32Value());
-  }
 
   if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
     return ThrowErrno(env, errno, "close_range");
@@ -50,18 +43,10 @@ static Napi::Value Execve(const Napi::CallbackInfo& info) {
   sigset_t all, old;
   sigemptyset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  // Ignored stays ignored across exec (handled would become the default, often fatal) until the
-  // new image handles the signal itself.
-  std::vector<struct sigaction> saved(ignore.size());
-  struct sigaction ign;
-  memset(&ign, 0, sizeof(ign));
-  ign.sa_handler = SIG_IGN;
-  for (size_t i = 0; i < ignore.size(); i++) sigaction(ignore[i], &ign, &saved[i]);
   std::vector<char*> a = Pointers(argv);
   std::vector<char*> e = Pointers(envv);
   execve(file.c_str(), a.data(), e.data());
   int err = errno;
-  for (size_t i = 0; i < ignore.size(); i++) sigaction(ignore[i], &saved[i], nullptr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   // Every fd Node opens is close-on-exec: put the kept ones back.
   for (int fd : keep) SetCloexec(fd, true);

@@ -85,16 +85,9 @@ export interface NativeBinding {
   // Live upgrade (native/src/reexec.cc).
   /**
    * execve(2) in this process: returns only by throwing. The fds in `keep` are inherited; every
-   * other fd above 2 is closed by the exec. The signals in `ignore` are ignored from just before
-   * the exec (the new image starts with them ignored).
+   * other fd above 2 is closed by the exec.
    */
-  execve(opts: {
-    file: string;
-    argv: string[];
-    env: string[];
-    keep: number[];
-    ignore?: number[];
-  }): never;
+  execve(opts: { file: string; argv: string[]; env: string[]; keep: number[] }): never;
   /** The exit status of one child (128 + signal if killed), or null while it runs. */
   waitPid(pid: number): number | null;
 }

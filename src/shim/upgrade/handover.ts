@@ -9,7 +9,7 @@
 // process can still carry on.
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { constants as osConstants, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sleep } from '../../base/deferred.js';
 import { errorMessage } from '../../base/errors.js';
@@ -33,11 +33,6 @@ const PUBLISH_HOLD_MS = 6_000;
 /** How long the new version gets to read the state (a Node start-up, on a loaded machine). */
 const CHECK_TIMEOUT_MS = 30_000;
 const POLL_MS = 20;
-/**
- * Ignored until the new image handles it: another upgrade request during the exec must not kill
- * the daemon (SIGUSR2's default action).
- */
-const IGNORED = [osConstants.signals.SIGUSR2];
 
 /** Requests the next image runs again from their bytes: Waits, which may last for ever. */
 export function replayable(service: string, method: string): boolean {
@@ -123,13 +118,13 @@ export async function upgradeInPlace(deps: UpgradeDeps, binary: string): Promise
   });
   const argv = [binary, ...daemonArgs(deps.flags)];
   try {
-    native.execve({ file: binary, argv, env, keep: keep.filter((n) => n >= 0), ignore: IGNORED });
+    native.execve({ file: binary, argv, env, keep: keep.filter((n) => n >= 0) });
   } catch (err) {
     // The check ran this very binary a moment ago, so this is rare (E2BIG, ENOMEM). Nothing can
     // be undone any more: hand the state to this version's own code instead, in place as well.
     log.error('upgrade exec failed, re-executing this version', { error: errorMessage(err) });
     const own = nodeCommand(daemonArgs(deps.flags));
-    native.execve({ file: own[0] ?? process.execPath, argv: own, env, keep, ignore: IGNORED });
+    native.execve({ file: own[0] ?? process.execPath, argv: own, env, keep });
   }
 }
 
