@@ -61,18 +61,24 @@ export interface UpgradeOptions {
   /** Only daemons of this containerd (its gRPC address; a cut-short title never matches). */
   address?: string;
   namespace?: string;
-  /** Only these pids. */
+  /** These pids, signalled as given (no search). */
   pids: number[];
 }
 
 /** Signals the chosen daemons; prints one line each. Exit status 1 if none was found. */
 export function upgrade(opts: UpgradeOptions): number {
-  const chosen = findDaemons().filter(
-    (d) =>
-      (opts.address === undefined || d.address === opts.address) &&
-      (opts.namespace === undefined || d.namespace === opts.namespace) &&
-      (opts.pids.length === 0 || opts.pids.includes(d.pid)),
-  );
+  // Pids named by the operator are taken as given: a daemon started on the cold path keeps the
+  // `start` invocation's command line, which the search below cannot tell from a passing `start`.
+  const named = opts.pids.map((pid) => ({ pid, namespace: '?', id: '?', address: '' }));
+  const chosen =
+    named.length > 0
+      ? named
+      : findDaemons().filter(
+          (d) =>
+            (opts.address === undefined || d.address === opts.address) &&
+            (opts.namespace === undefined || d.namespace === opts.namespace) &&
+            (opts.pids.length === 0 || opts.pids.includes(d.pid)),
+        );
   if (chosen.length === 0) {
     process.stderr.write('tsshim: no shim daemon of ours matches\n');
     return 1;

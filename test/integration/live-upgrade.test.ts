@@ -367,9 +367,9 @@ test(
       writeFileSync(join(shared, 'early'), '');
       for (const id of ids.slice(0, count / 2)) await h.waitStatus(id, 'STOPPED');
       writeFileSync(join(shared, 'now'), '');
-      // The operator's command this time: it finds the daemon of this containerd and signals it.
+      // The operator's command this time (a cold-started daemon is named by its pid).
       const outcome = await upgrade(pid, async () => {
-        const r = await execa(TSSHIM, ['upgrade', '--address', h.cd.address], { reject: false });
+        const r = await execa(TSSHIM, ['upgrade', String(pid)], { reject: false });
         assert.equal(r.exitCode, 0, r.stderr);
         assert.match(r.stdout, new RegExp(`^upgrade requested: pid ${String(pid)} `, 'm'));
       });
