@@ -9,6 +9,13 @@ import { RUNTIME_NAME } from './shim/version.js';
 import { parseFlags } from './shim/flags.js';
 
 const RELAY_FD_ENV = 'TSSHIM_RELAY_FD';
+// Set by a live upgrade (src/shim/upgrade/): this process image takes over a daemon.
+const UPGRADE_FD_ENV = 'TSSHIM_UPGRADE_FD';
+const DIRECT_ENV = 'TSSHIM_DIRECT';
+
+// Without a listener, SIGUSR1 opens Node's inspector on 127.0.0.1:9229: a root process any local
+// user could then drive. Every process of ours keeps it shut; a daemon reports its load on it.
+process.on('SIGUSR1', () => undefined);
 
 async function main(argv: string[]): Promise<number> {
   const relayFd = process.env[RELAY_FD_ENV];
@@ -18,6 +25,18 @@ async function main(argv: string[]): Promise<number> {
     const { runRelayedOnce } = await import('./shim/handoff/oneshot.js');
     await runRelayedOnce(Number.parseInt(relayFd, 10));
     return 0;
+  }
+  Reflect.deleteProperty(process.env, DIRECT_ENV);
+  const upgradeFd = process.env[UPGRADE_FD_ENV];
+  if (upgradeFd !== undefined) {
+    Reflect.deleteProperty(process.env, UPGRADE_FD_ENV);
+    const { resumeUpgraded } = await import('./shim/upgrade/resume.js');
+    await resumeUpgraded(Number.parseInt(upgradeFd, 10));
+    return 0;
+  }
+  if (argv[0] === 'check-upgrade-state') {
+    const { checkUpgradeState } = await import('./shim/upgrade/resume.js');
+    return checkUpgradeState(0);
   }
   let action = '';
   let address = '';

@@ -384,6 +384,11 @@ int main(int argc, char** argv) {
   struct stdin_state in = {0};
   int code = 1;
 
+  // A live upgrade (a daemon re-executing this binary in place) and its state check run Node
+  // right here: same pid, the fds the daemon hands over, nothing relayed.
+  const char* direct = getenv("TSSHIM_DIRECT");
+  if (direct != NULL && strcmp(direct, "1") == 0) exec_direct(&c, argc, argv, &in);
+
   const char* warm = getenv("TSSHIM_WARM");
   const char* address = address_flag(argc, argv);
   if (address != NULL && !(warm != NULL && strcmp(warm, "0") == 0)) {

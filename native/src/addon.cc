@@ -9,6 +9,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitHandoff(env, exports);
   InitSplice(env, exports);
   InitLastWords(env, exports);
+  InitReexec(env, exports);
   return exports;
 }
 

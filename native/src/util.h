@@ -71,3 +71,4 @@ Napi::Object InitPoll(Napi::Env env, Napi::Object exports);
 Napi::Object InitHandoff(Napi::Env env, Napi::Object exports);
 Napi::Object InitSplice(Napi::Env env, Napi::Object exports);
 Napi::Object InitLastWords(Napi::Env env, Napi::Object exports);
+Napi::Object InitReexec(Napi::Env env, Napi::Object exports);

@@ -8,6 +8,7 @@ import { run } from './run.js';
 import { events } from './events.js';
 import { doctor } from './doctor.js';
 import { config } from './config.js';
+import { upgrade } from './upgrade.js';
 import { DEFAULT_STATE_DIR } from './state.js';
 
 interface Common {
@@ -136,6 +137,22 @@ export function program(): Command {
         containerdVersion: o['containerdVersion'] as string | undefined,
         handler: o['handler'] as string,
         runtimePath: o['runtimePath'] as string,
+      });
+    });
+
+  cli
+    .command('upgrade')
+    .description(
+      "make running shim daemons re-execute the installed version in place (see containerd's log)",
+    )
+    .option('--address <path>', 'only daemons of this containerd (its gRPC socket)')
+    .option('-n, --namespace <ns>', 'only daemons of this namespace')
+    .argument('[pid...]', 'only these daemons')
+    .action((pids: string[], o: Record<string, unknown>) => {
+      status = upgrade({
+        ...(typeof o['address'] === 'string' ? { address: o['address'] } : {}),
+        ...(typeof o['namespace'] === 'string' ? { namespace: o['namespace'] } : {}),
+        pids: pids.map(Number),
       });
     });
 

@@ -38,6 +38,11 @@ export class EventPublisher {
   #idle: (() => void)[] = [];
   /** Events dropped to keep the bound, since the shim started. */
   #dropped = 0;
+  /** Held for a live upgrade: nothing new is sent. */
+  #held = false;
+  /** A Forward is on the wire; its reply decides whether the head event was delivered. */
+  #sending = false;
+  #sendDone: (() => void)[] = [];
 
   constructor(
     private readonly ttrpcAddress: string,
@@ -54,6 +59,45 @@ export class EventPublisher {
   /** Events dropped so far to keep the queue within its bound. */
   get dropped(): number {
     return this.#dropped;
+  }
+
+  /**
+   * Live upgrade: lets the send in flight finish (its outcome is then known, so nothing is sent
+   * twice), sends nothing more, and resolves false if a send is still unfinished after
+   * `timeoutMs`. resume() undoes it.
+   */
+  async hold(timeoutMs: number): Promise<boolean> {
+    this.#held = true;
+    this.#wake?.();
+    if (!this.#sending) return true;
+    await Promise.race([
+      new Promise<void>((resolve) => this.#sendDone.push(resolve)),
+      sleep(timeoutMs),
+    ]);
+    return !this.#sending;
+  }
+
+  resume(): void {
+    this.#held = false;
+    if (this.#queue.length > 0 && !this.#running) {
+      this.#running = true;
+      void this.drain();
+    }
+  }
+
+  /** The undelivered events, oldest first (only meaningful while held). */
+  pending(): readonly QueuedEvent[] {
+    return this.#queue;
+  }
+
+  /** Events handed over by the process image before this one: sent before anything new. */
+  adopt(events: readonly QueuedEvent[], dropped: number): void {
+    this.#queue.unshift(...events);
+    this.#dropped += dropped;
+    if (this.#queue.length > 0 && !this.#running) {
+      this.#running = true;
+      void this.drain();
+    }
   }
 
   /** Queues an event; it is sent after every event queued before it. */
@@ -104,11 +148,17 @@ export class EventPublisher {
 
   private async drain(): Promise<void> {
     let backoff = 50;
-    while (!this.#closed) {
+    while (!this.#closed && !this.#held) {
       const event = this.#queue[0];
       if (!event) break;
       try {
-        await this.send(event);
+        this.#sending = true;
+        try {
+          await this.send(event);
+        } finally {
+          this.#sending = false;
+          for (const resolve of this.#sendDone.splice(0)) resolve();
+        }
         this.#queue.shift();
         backoff = 50;
       } catch (err) {

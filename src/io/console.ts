@@ -28,6 +28,27 @@ const READS_PER_WAKEUP = 16;
 /** Bound on the final drain at shutdown (a process outside ours may keep writing to the pty). */
 const SHUTDOWN_DRAIN_BYTES = 4 * 1024 * 1024;
 
+/** A console across a live upgrade: fd numbers (inherited) and input not yet written. */
+export interface ConsoleHandover {
+  kind: 'console';
+  /** -1 once shut down (the process exited). */
+  master: number;
+  owned: number[];
+  stdinKeepAlive: number;
+  stdinReader: number;
+  outFd: number;
+  /** Input read from the FIFO and not yet taken by the master. */
+  pending: string;
+  stdinEnded: boolean;
+  hungUp: boolean;
+}
+
+/** The fd under a net.Socket (libuv keeps it as is), or -1. */
+function socketFd(socket: Socket | undefined): number {
+  const inner = (socket as unknown as { _handle?: { fd?: number } | null } | undefined)?._handle;
+  return typeof inner?.fd === 'number' ? inner.fd : -1;
+}
+
 export class Console {
   #master: number;
   #watcher: FdWatcher | undefined;
@@ -50,6 +71,8 @@ export class Console {
   #queued = 0;
   #shutDown = false;
   #closed = false;
+  /** Held still for a live upgrade. */
+  #quiesced = false;
   readonly #buf = Buffer.allocUnsafe(READ_CHUNK);
 
   private constructor(master: number) {
@@ -95,6 +118,86 @@ export class Console {
     return cons;
   }
 
+  /** Why this console cannot cross a live upgrade, or undefined if it can. */
+  handoverRefusal(): string | undefined {
+    return this.#logger ? 'binary:// logging of a terminal' : undefined;
+  }
+
+  /** Live upgrade: stops reading master and stdin; true once all output read has been written. */
+  quiesce(): boolean {
+    this.#quiesced = true;
+    this.#stdin?.pause();
+    this.updatePoll();
+    return this.#shutDown || (this.#out?.writableLength ?? 0) === 0;
+  }
+
+  unquiesce(): void {
+    this.#quiesced = false;
+    if (this.#shutDown) return;
+    if (this.#pending.length === 0) this.#stdin?.resume();
+    this.updatePoll();
+  }
+
+  /** The fds to inherit and the state; `final` stops copying for good, else it only describes. */
+  handover(final: boolean): ConsoleHandover {
+    if (final) {
+      this.#watcher?.close();
+      this.#watcher = undefined;
+    }
+    const pending = [...this.#pending];
+    const stdin = this.#stdin;
+    if (final && stdin && !stdin.destroyed) {
+      const handle = (stdin as unknown as { _handle?: { readStop?: () => number } })._handle;
+      handle?.readStop?.();
+      for (let chunk: unknown; (chunk = stdin.read()) !== null;) {
+        if (Buffer.isBuffer(chunk)) pending.push(chunk);
+      }
+    }
+    const live = !this.#shutDown;
+    return {
+      kind: 'console',
+      master: live ? this.#master : -1,
+      owned: this.#fds.list(),
+      stdinKeepAlive: this.#stdinKeepAlive,
+      stdinReader: live && stdin && !stdin.destroyed ? socketFd(stdin) : -1,
+      outFd: live && this.#reading && this.#out && !this.#out.destroyed ? socketFd(this.#out) : -1,
+      pending: Buffer.concat(pending).toString('base64'),
+      stdinEnded: this.#stdinEnded,
+      hungUp: this.#hungUp,
+    };
+  }
+
+  /** The console a previous process image handed over, copying again where it stopped. */
+  static adopt(state: ConsoleHandover): Console {
+    const cons = new Console(state.master);
+    for (const fd of state.owned) cons.#fds.add(fd);
+    cons.#stdinKeepAlive = state.stdinKeepAlive;
+    if (state.master < 0) {
+      // Shut down before the upgrade: nothing left to copy.
+      cons.#shutDown = true;
+      cons.#reading = false;
+      cons.#outputDone.resolve();
+      return cons;
+    }
+    cons.#hungUp = state.hungUp;
+    cons.#stdinEnded = state.stdinEnded;
+    const pending = Buffer.from(state.pending, 'base64');
+    if (pending.length > 0) cons.#pending.push(pending);
+    if (state.stdinReader >= 0) cons.#stdin = fdStream(state.stdinReader, 'read');
+    if (state.outFd >= 0) {
+      cons.#out = fdStream(state.outFd, 'write');
+      cons.watchOutputEnd();
+    } else {
+      cons.#reading = !state.hungUp;
+    }
+    if (state.hungUp) {
+      cons.#reading = false;
+      cons.#out?.end();
+    }
+    cons.startCopying();
+    return cons;
+  }
+
   private watchOutputEnd(): void {
     this.#out?.once('close', () => {
       this.#outputDone.resolve();
@@ -113,6 +216,10 @@ export class Console {
       this.#out = fdStream(this.#fds.release(writer), 'write');
       this.watchOutputEnd();
     }
+    this.startCopying();
+  }
+
+  private startCopying(): void {
     this.#watcher = new native.FdWatcher(this.#master, (status, events) => {
       this.onReady(status, events);
     });
@@ -137,9 +244,10 @@ export class Console {
 
   private updatePoll(): void {
     if (!this.#watcher) return;
-    const events =
-      (this.#reading && !this.#outBlocked ? POLL_READABLE : 0) |
-      (this.#pending.length > 0 ? POLL_WRITABLE : 0);
+    const events = this.#quiesced
+      ? 0
+      : (this.#reading && !this.#outBlocked ? POLL_READABLE : 0) |
+        (this.#pending.length > 0 ? POLL_WRITABLE : 0);
     this.#watcher.start(events);
   }
 
@@ -226,7 +334,7 @@ export class Console {
     // Back-pressure: stop reading the FIFO while the master is full.
     if (this.#pending.length > 0) this.#stdin?.pause();
     else if (this.#stdinEnded) this.shutdown();
-    else this.#stdin?.resume();
+    else if (!this.#quiesced) this.#stdin?.resume();
     this.updatePoll();
   }
 

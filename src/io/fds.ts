@@ -38,6 +38,11 @@ export class OwnedFds {
     if (this.#fds.delete(fd)) safeClose(fd);
   }
 
+  /** The fds owned now (for a live upgrade's handover). */
+  list(): number[] {
+    return [...this.#fds];
+  }
+
   closeAll(): void {
     for (const fd of this.#fds) safeClose(fd);
     this.#fds.clear();

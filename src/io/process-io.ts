@@ -30,6 +30,22 @@ interface Sink {
   users: number;
 }
 
+/**
+ * Pipe plumbing across a live upgrade: fd numbers (inherited by the next process image) and what
+ * was read and not yet written. Only FIFO or null stdio; file:// and binary:// refuse.
+ */
+export interface PipesHandover {
+  kind: 'pipes';
+  stdio: Stdio;
+  /** fds this object closes at the end: keep-alive ends, FIFO writers, pipe read ends. */
+  owned: number[];
+  stdinKeepAlive: number;
+  /** The stdin copy, if running: FIFO reader → the container's pipe, bytes read not written. */
+  stdin: { reader: number; pipe: number; unread: string } | undefined;
+  /** Running output copies (pipe → FIFO); copies into one FIFO share its fd. */
+  outputs: { src: number; sink: number }[];
+}
+
 export interface IoOwner {
   uid: number;
   gid: number;
@@ -53,8 +69,106 @@ export class ProcessIO {
   /** binary:// mode: the logger process and the pipe write ends it reads from. */
   #logger: BinaryLogger | undefined;
   #closed = false;
+  /** The stdin copy's streams and fds (FIFO reader → container pipe). */
+  #stdinCopy: { src: Socket; dst: Socket; reader: number; pipe: number } | undefined;
+  /** Output copies that fell back to a stream copy: not handed over. */
+  #streamOutputs = 0;
+  /** Sinks of running splice copies, by splice. */
+  readonly #spliceSinks = new Map<SpliceCopy, Sink>();
 
   private constructor(readonly stdio: Stdio) {}
+
+  /** Why this plumbing cannot cross a live upgrade, or undefined if it can. */
+  handoverRefusal(): string | undefined {
+    if (this.#logger) return 'binary:// logging';
+    const kind = parseStdioTarget(this.stdio).kind;
+    if (kind === 'file') return 'file:// stdio';
+    if (this.#pendingCopies.length > 0) return 'stdio not started';
+    if (this.#streamOutputs > 0) return 'an output copied without splice';
+    return undefined;
+  }
+
+  /** Live upgrade: stops taking stdin into Node; true once what was taken has been written. */
+  quiesce(): boolean {
+    const copy = this.#stdinCopy;
+    if (!copy) return true;
+    copy.src.unpipe(copy.dst);
+    copy.src.pause();
+    return copy.dst.writableLength === 0;
+  }
+
+  /** The upgrade was called off: copy stdin again. */
+  unquiesce(): void {
+    const copy = this.#stdinCopy;
+    if (copy && !copy.src.destroyed) {
+      copy.src.pipe(copy.dst, { end: false });
+      copy.src.resume();
+    }
+  }
+
+  /**
+   * While quiesced: the fds to inherit and the state. `final` stops the copies for good (nothing
+   * runs in this image afterwards); otherwise it only describes.
+   */
+  handover(final: boolean): PipesHandover {
+    const outputs = [...this.#spliceSinks].map(([splice, sink]) => ({
+      src: splice.src,
+      sink: sink.fd,
+    }));
+    if (final) for (const splice of this.#splices) splice.stop();
+    let stdin: PipesHandover['stdin'];
+    const copy = this.#stdinCopy;
+    if (copy && !copy.src.destroyed && !copy.dst.destroyed) {
+      const unread: Buffer[] = [];
+      if (final) {
+        const handle = (copy.src as unknown as { _handle?: { readStop?: () => number } })._handle;
+        handle?.readStop?.();
+      }
+      for (let chunk: unknown; final && (chunk = copy.src.read()) !== null;) {
+        if (Buffer.isBuffer(chunk)) unread.push(chunk);
+      }
+      stdin = {
+        reader: copy.reader,
+        pipe: copy.pipe,
+        unread: Buffer.concat(unread).toString('base64'),
+      };
+    }
+    return {
+      kind: 'pipes',
+      stdio: this.stdio,
+      owned: this.#fds.list(),
+      stdinKeepAlive: this.#stdinKeepAlive,
+      stdin,
+      outputs,
+    };
+  }
+
+  /** The plumbing a previous process image handed over, copying again where it stopped. */
+  static adopt(state: PipesHandover): ProcessIO {
+    const io = new ProcessIO(state.stdio);
+    for (const fd of state.owned) io.#fds.add(fd);
+    io.#stdinKeepAlive = state.stdinKeepAlive;
+    if (state.stdin) {
+      const src = io.stream(state.stdin.reader, 'read');
+      const dst = io.stream(state.stdin.pipe, 'write');
+      dst.on('error', () => src.destroy());
+      const unread = Buffer.from(state.stdin.unread, 'base64');
+      if (unread.length > 0) dst.write(unread);
+      io.#stdinCopy = { src, dst, reader: state.stdin.reader, pipe: state.stdin.pipe };
+      void copy(src, dst);
+    }
+    const sinks = new Map<number, Sink>();
+    for (const { sink } of state.outputs) {
+      const existing = sinks.get(sink);
+      if (existing) existing.users++;
+      else sinks.set(sink, { fd: sink, users: 1 });
+    }
+    for (const { src, sink } of state.outputs) {
+      const target = sinks.get(sink);
+      if (target) io.#outputCopies.push(io.copyOutput(src, target));
+    }
+    return io;
+  }
 
   /**
    * Opens the FIFOs/file and the pipes for a process, or starts its binary:// logger and waits
@@ -118,6 +232,7 @@ export class ProcessIO {
     const dst = this.stream(pipeWrite, 'write');
     // The container's stdin may close early; its EPIPE is not our error.
     dst.on('error', () => src.destroy());
+    this.#stdinCopy = { src, dst, reader, pipe: pipeWrite };
     this.#pendingCopies.push(() => void copy(src, dst));
   }
 
@@ -179,11 +294,17 @@ export class ProcessIO {
     if (sink.stream === undefined) {
       const splice = new SpliceCopy(src, sink.fd);
       this.#splices.add(splice);
+      this.#spliceSinks.set(splice, sink);
       // A refused splice leaves the rest in the pipe: the stream copy takes it from there.
-      spliced = (await splice.done) !== 'fallback';
+      const end = await splice.done;
+      spliced = end !== 'fallback';
       this.#splices.delete(splice);
       this.#movedBefore += splice.moved;
+      this.#spliceSinks.delete(splice);
+      // Stopped for a handover: the fds stay as they are, for the next process image.
+      if (end === 'stopped') return;
     }
+    if (!spliced) this.#streamOutputs++;
     if (spliced) this.#fds.close(src);
     else {
       if (sink.stream === undefined) sink.stream = this.stream(this.#fds.release(sink.fd), 'write');

@@ -36,8 +36,8 @@ export class SpliceCopy {
   moved = 0;
 
   constructor(
-    private readonly src: number,
-    private readonly dst: number,
+    readonly src: number,
+    readonly dst: number,
   ) {
     this.done = new Promise((resolve) => (this.#resolve = resolve));
     native.setNonBlocking(src, true);

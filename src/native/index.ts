@@ -81,6 +81,15 @@ export interface NativeBinding {
   setLastWords(line: string): void;
   /** fd 2 becomes a duplicate of `fd`. */
   redirectStderr(fd: number): void;
+
+  // Live upgrade (native/src/reexec.cc).
+  /**
+   * execve(2) in this process: returns only by throwing. The fds in `keep` are inherited; every
+   * other fd above 2 is closed by the exec.
+   */
+  execve(opts: { file: string; argv: string[]; env: string[]; keep: number[] }): never;
+  /** The exit status of one child (128 + signal if killed), or null while it runs. */
+  waitPid(pid: number): number | null;
 }
 
 export const SPLICE_IN_EMPTY = -1;

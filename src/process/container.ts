@@ -21,7 +21,7 @@ import {
 } from './bundle.js';
 import { type CheckpointOptions, type RuntimeOptions } from './options.js';
 import { checkId } from './ids.js';
-import { Process } from './process.js';
+import { Process, type ProcessHandover } from './process.js';
 import { mountAll, unmountAll, type MountSpec } from './rootfs.js';
 
 export interface CreateConfig {
@@ -45,8 +45,20 @@ export interface CreateConfig {
  */
 const DRAIN_QUIET_MS = 10_000;
 
+/** A container across a live upgrade (its processes' fds are inherited by number). */
+export interface ContainerHandover {
+  config: CreateConfig;
+  runcFile: string;
+  rootfsMounted: boolean;
+  restorePending: boolean;
+  runningExecs: number;
+  initExited: boolean;
+  init: ProcessHandover;
+  execs: { process: ProcessHandover; spec: object }[];
+}
+
 export class Container {
-  readonly init: Process;
+  #init: Process;
   readonly execs = new Map<string, Process>();
   /** Execs started and not yet exited: the init exit is published only once this is 0. */
   runningExecs = 0;
@@ -64,7 +76,7 @@ export class Container {
     /** Spawns binary:// loggers, so their exits are reaped with everything else. */
     private readonly monitor: Monitor,
   ) {
-    this.init = new Process(config.id, config.stdio, 'init');
+    this.#init = new Process(config.id, config.stdio, 'init');
     this.#rootfsMounted = rootfsMounted;
     this.#restorePending = (config.checkpoint ?? '') !== '';
     let privatePid = false;
@@ -74,6 +86,67 @@ export class Container {
       // Unreadable spec: treat as shared, so leftovers get killed (as the reference does).
     }
     this.privatePidNamespace = privatePid;
+  }
+
+  /** Why this container cannot cross a live upgrade now, or undefined if it can. */
+  handoverRefusal(): string | undefined {
+    for (const proc of [this.init, ...this.execs.values()]) {
+      const why = proc.handoverRefusal();
+      if (why !== undefined) return `${this.id}${proc === this.init ? '' : `/${proc.id}`}: ${why}`;
+    }
+    return undefined;
+  }
+
+  /** Live upgrade: every process's stdio held still; true once nothing read is left unwritten. */
+  quiesce(): boolean {
+    let still = true;
+    for (const proc of [this.init, ...this.execs.values()]) {
+      if (proc.io && !proc.io.quiesce()) still = false;
+    }
+    return still;
+  }
+
+  unquiesce(): void {
+    for (const proc of [this.init, ...this.execs.values()]) proc.io?.unquiesce();
+  }
+
+  handover(final: boolean): ContainerHandover {
+    return {
+      config: this.config,
+      runcFile: this.runc.file,
+      rootfsMounted: this.#rootfsMounted,
+      restorePending: this.#restorePending,
+      runningExecs: this.runningExecs,
+      initExited: this.initExited,
+      init: this.init.handover(final),
+      execs: [...this.execs.values()].map((exec) => ({
+        process: exec.handover(final),
+        spec: this.#execSpecs.get(exec.id) ?? {},
+      })),
+    };
+  }
+
+  static adopt(state: ContainerHandover, monitor: Monitor): Container {
+    const { config } = state;
+    const runc = new Runc(
+      runcConfig(config.options, config.namespace, config.bundle),
+      monitor,
+      state.runcFile,
+    );
+    const container = new Container(config, runc, state.rootfsMounted, monitor);
+    container.#restorePending = state.restorePending;
+    container.runningExecs = state.runningExecs;
+    container.initExited = state.initExited;
+    container.#init = Process.adopt(state.init);
+    for (const { process: exec, spec } of state.execs) {
+      container.execs.set(exec.id, Process.adopt(exec));
+      container.#execSpecs.set(exec.id, spec);
+    }
+    return container;
+  }
+
+  get init(): Process {
+    return this.#init;
   }
 
   get id(): string {

@@ -1,8 +1,8 @@
 // One process of a container (the init or an exec): its state, exit bookkeeping and stdio.
 import { Deferred } from '../base/deferred.js';
 import { ShimError } from '../base/errors.js';
-import { Console } from '../io/console.js';
-import type { ProcessIO } from '../io/process-io.js';
+import { Console, type ConsoleHandover } from '../io/console.js';
+import { ProcessIO, type PipesHandover } from '../io/process-io.js';
 import type { Stdio } from '../io/stdio.js';
 
 export type ProcessStatus = 'created' | 'running' | 'pausing' | 'paused' | 'stopped' | 'deleted';
@@ -33,6 +33,17 @@ const INIT_STATE_ERRORS: Partial<Record<ProcessStatus, Record<string, string>>> 
   },
 };
 
+/** A process across a live upgrade. */
+export interface ProcessHandover {
+  id: string;
+  role: ProcessRole;
+  stdio: Stdio;
+  pid: number;
+  status: ProcessStatus;
+  exit: { status: number; at: string } | undefined;
+  io: PipesHandover | ConsoleHandover | undefined;
+}
+
 export class Process {
   pid = 0;
   status: ProcessStatus = 'created';
@@ -60,6 +71,37 @@ export class Process {
     // As the reference: the console goes with the process (after its output is drained).
     this.console?.shutdown();
     this.#exited.resolve(this.exit);
+  }
+
+  /** Why this process cannot cross a live upgrade, or undefined if it can. */
+  handoverRefusal(): string | undefined {
+    return this.io?.handoverRefusal();
+  }
+
+  handover(final: boolean): ProcessHandover {
+    return {
+      id: this.id,
+      role: this.role,
+      stdio: this.stdio,
+      pid: this.pid,
+      status: this.status,
+      exit: this.exit ? { status: this.exit.status, at: this.exit.at.toISOString() } : undefined,
+      io: this.io?.handover(final),
+    };
+  }
+
+  static adopt(state: ProcessHandover): Process {
+    const proc = new Process(state.id, state.stdio, state.role);
+    proc.pid = state.pid;
+    if (state.io) {
+      proc.io = state.io.kind === 'console' ? Console.adopt(state.io) : ProcessIO.adopt(state.io);
+    }
+    proc.status = state.status;
+    if (state.exit) {
+      proc.exit = { status: state.exit.status, at: new Date(state.exit.at) };
+      proc.#exited.resolve(proc.exit);
+    }
+    return proc;
   }
 
   get console(): Console | undefined {

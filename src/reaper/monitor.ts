@@ -45,6 +45,7 @@ export class Monitor {
     this.reap();
   };
   #started = false;
+  #paused = false;
   /**
    * Ref'd while someone awaits an exit: Node's signal handles do not keep the loop alive, so
    * without it a process waiting only for SIGCHLD would end early. It also re-reaps, as a net.
@@ -77,8 +78,22 @@ export class Monitor {
     return { dispose: () => this.#subscribers.delete(fn) };
   }
 
+  /**
+   * Stops reaping (a live upgrade hands over): exits from here on stay zombies, for whichever
+   * process image runs next to reap. resume() reaps them if the upgrade is called off.
+   */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.reap();
+  }
+
   /** Reaps every exited child; one SIGCHLD may stand for several exits. */
   reap(): void {
+    if (this.#paused) return;
     for (const child of native.reapAll()) {
       const exit: Exit = { pid: child.pid, status: child.status, at: new Date() };
       const waiter = this.#waiters.get(child.pid);

@@ -105,6 +105,11 @@ export class Runc {
     this.#file = resolvedBinary;
   }
 
+  /** The resolved binary this driver runs. */
+  get file(): string {
+    return this.#file;
+  }
+
   private globalArgs(): string[] {
     const args = ['--root', this.config.root, '--log', this.config.logPath, '--log-format', 'json'];
     if (this.config.criu !== undefined && this.config.criu !== '') {

@@ -80,6 +80,7 @@ async function runAction(
         env: inv.env,
         parentPid: inv.parentPid,
         daemons: services.daemons,
+        ...(inv.argv[0] === undefined ? {} : { binary: inv.argv[0] }),
       });
       return answer(0, address);
     }

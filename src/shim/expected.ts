@@ -36,6 +36,11 @@ export class ExpectedContainers {
     this.#expiries.delete(id);
   }
 
+  /** The containers announced and not created yet (handed over by a live upgrade). */
+  ids(): string[] {
+    return [...this.#expiries.keys()];
+  }
+
   get pending(): boolean {
     return this.#expiries.size > 0;
   }

@@ -1,6 +1,6 @@
 // What a daemon carries (containers, RSS, V8 heap, fds) in containerd's log, so that an operator
 // sees a grouped daemon grow long before a limit takes every container of its group down: a line
-// at each new high of a multiple of REPORT_EVERY containers and on SIGUSR2, and a warning when
+// at each new high of a multiple of REPORT_EVERY containers and on SIGUSR1, and a warning when
 // the heap or the fds pass WARN_FRACTION of their limit.
 import { readdirSync, readFileSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';

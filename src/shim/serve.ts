@@ -11,7 +11,9 @@ import { TaskEvents } from '../events/topics.js';
 import { TaskService } from '../task/service.js';
 import { registerTaskService } from '../task/register.js';
 import { socketPath } from './socket.js';
-import { RUNTIME_NAME } from './version.js';
+import { RUNTIME_NAME, VERSION } from './version.js';
+import { SHIM_BINARY_ENV, type UpgradeState } from './upgrade/state.js';
+import { upgradeInPlace } from './upgrade/handover.js';
 import type { ShimFlags } from './flags.js';
 import { LISTEN_FD } from './daemon.js';
 import { native } from '../native/index.js';
@@ -30,15 +32,20 @@ const FLUSH_TIMEOUT_MS = 5000;
  * stderr too: what V8 or a native abort prints on the way down reaches containerd's log, as the
  * reference's panics do.
  */
-function openLog(debug: boolean, namespace: string): Logger {
-  let fd = -1;
+function openLog(
+  debug: boolean,
+  namespace: string,
+  inherited: number | undefined,
+): { log: Logger; fd: number } {
+  let fd = inherited ?? -1;
   try {
-    fd = openSync('log', constants.O_RDWR | constants.O_NONBLOCK);
+    if (fd < 0) fd = openSync('log', constants.O_RDWR | constants.O_NONBLOCK);
     native.redirectStderr(fd);
   } catch {
     // No log FIFO (started by hand): log nowhere.
   }
-  return new Logger(fd, debug ? 'debug' : 'info', { namespace, runtime: RUNTIME_NAME });
+  const log = new Logger(fd, debug ? 'debug' : 'info', { namespace, runtime: RUNTIME_NAME });
+  return { log, fd };
 }
 
 /** The line a fatal signal leaves in containerd's log: which daemon, serving which containers. */
@@ -49,9 +56,16 @@ function armLastWords(namespace: string, ids: readonly string[]): void {
   );
 }
 
-/** Serves until shutdown; `listenFd` is the socket `start` bound (unless -socket names one). */
-export async function serve(flags: ShimFlags, listenFd = LISTEN_FD): Promise<void> {
-  const log = openLog(flags.debug, flags.namespace);
+/**
+ * Serves until shutdown; `listenFd` is the socket `start` bound (unless -socket names one). After
+ * a live upgrade, `upgrade` is what the previous process image handed over.
+ */
+export async function serve(
+  flags: ShimFlags,
+  listenFd = LISTEN_FD,
+  upgrade?: UpgradeState,
+): Promise<void> {
+  const { log, fd: logFd } = openLog(flags.debug, flags.namespace, upgrade?.logFd);
   process.on('uncaughtException', (err) => {
     // Crashing would make containerd kill every container of this shim: log and carry on.
     log.error('uncaught exception', { error: errorMessage(err), stack: err.stack });
@@ -60,8 +74,8 @@ export async function serve(flags: ShimFlags, listenFd = LISTEN_FD): Promise<voi
     log.error('unhandled rejection', { error: errorMessage(err) });
   });
 
+  // Started once handed-over containers are adopted: exits during the exec are still zombies.
   const monitor = new Monitor();
-  monitor.start();
   const ttrpcAddress = process.env['TTRPC_ADDRESS'] ?? `${flags.address}.ttrpc`;
   const publisher = new EventPublisher(ttrpcAddress, flags.namespace, log);
   const refusals = new RefusalLog(log);
@@ -104,18 +118,67 @@ export async function serve(flags: ShimFlags, listenFd = LISTEN_FD): Promise<voi
     },
   });
   armLastWords(flags.namespace, [flags.id]);
+  if (upgrade) {
+    publisher.adopt(
+      upgrade.events.map((e) => ({
+        topic: e.topic,
+        typeUrl: e.typeUrl,
+        value: Buffer.from(e.value, 'base64'),
+        at: new Date(e.at),
+      })),
+      upgrade.droppedEvents,
+    );
+    service.adopt(upgrade.tasks);
+    for (const id of upgrade.expected) expected.expect(id);
+  }
+  monitor.start();
   registerTaskService(server, service, log);
   registerGroupService(server, expected);
-  await server.listen(flags.socket !== '' ? flags.socket : { fd: listenFd });
+  if (upgrade) {
+    for (const fd of upgrade.server.listenFds) await server.listen({ fd });
+    for (const conn of upgrade.server.connections) server.adopt(conn);
+  } else await server.listen(flags.socket !== '' ? flags.socket : { fd: listenFd });
   for (const signal of ['SIGTERM', 'SIGINT'] as const)
     process.on(signal, () => {
       requestShutdown('signal');
     });
-  // An operator's question "how loaded is this daemon?" (SIGUSR2 would otherwise end it).
-  process.on('SIGUSR2', () => {
+  // An operator's question "how loaded is this daemon?" (as the reference dumps its stacks).
+  process.on('SIGUSR1', () => {
     load.report('signal');
   });
-  log.info('shim started', { pid: process.pid, id: flags.id });
+  let stopping = false;
+  const upgrading = { now: false };
+  const binary = upgrade?.binary ?? process.env[SHIM_BINARY_ENV] ?? '';
+  // SIGUSR2: take the installed version (`tsshim upgrade` sends it).
+  process.on('SIGUSR2', () => {
+    if (upgrading.now || stopping) return;
+    if (binary === '') {
+      log.warn('upgrade refused', { reason: 'no installed binary recorded by start' });
+      return;
+    }
+    upgrading.now = true;
+    log.info('upgrade requested', { binary });
+    upgradeInPlace(
+      { flags, log, logFd, server, service, publisher, monitor, expected },
+      binary,
+    ).catch((err: unknown) => {
+      upgrading.now = false;
+      log.warn('upgrade refused', { binary, reason: errorMessage(err) });
+    });
+  });
+  if (upgrade) {
+    log.info('shim upgraded', {
+      pid: process.pid,
+      id: flags.id,
+      version: VERSION,
+      from: upgrade.from.version,
+      containers: upgrade.tasks.containers.length,
+      connections: upgrade.server.connections.length,
+      events: upgrade.events.length,
+    });
+    // Upgraded while on its way out (its last container gone): carry on with that.
+    if (service.containerCount === 0 && !expected.pending) requestShutdown('api');
+  } else log.info('shim started', { pid: process.pid, id: flags.id, version: VERSION });
 
   // A grouped daemon's last container may be deleted while `start` routes the next one of the
   // group here: that container is announced (Group.Expect) and holds the daemon until its Create
@@ -127,6 +190,9 @@ export async function serve(flags: ShimFlags, listenFd = LISTEN_FD): Promise<voi
   }
   // From here announcements are refused and the socket path is gone before the listener closes,
   // so a `start` that meets this daemon waits for the path and binds a new daemon's socket there.
+  stopping = true;
+  // An upgrade under way either execs or gives up (then this daemon goes on stopping).
+  while (upgrading.now) await sleep(50);
   expected.close();
   log.info('shim shutting down', { containers: service.containerCount });
   removeSocket(flags.socket);

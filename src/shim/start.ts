@@ -2,6 +2,8 @@
 // socket is bound and listening here, before the daemon exists, and lent to whoever becomes the
 // daemon (see daemon.ts), so containerd can connect the moment the address is printed.
 import { chmodSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { SHIM_BINARY_ENV } from './upgrade/state.js';
 import { sleep } from '../base/deferred.js';
 import { native } from '../native/index.js';
 import { readSpec, writeFileAtomic } from '../process/bundle.js';
@@ -40,6 +42,8 @@ export interface StartContext {
   /** containerd's pid: the daemon's oom_score_adj is derived from its own. */
   parentPid: number;
   daemons: DaemonLauncher;
+  /** The executable containerd ran (argv[0]): what a live upgrade re-executes. */
+  binary?: string;
 }
 
 /** How long `start` waits for an exiting daemon to give up its socket path. */
@@ -114,7 +118,8 @@ export async function startAction(
   let daemon: LaunchedDaemon | undefined;
   try {
     chmodSync(path, 0o600);
-    daemon = await ctx.daemons.launch({ flags: daemonFlags, env: ctx.env, bundle, listenFd: fd });
+    const env = ctx.binary === undefined ? ctx.env : withShimBinary(ctx.env, ctx.binary, bundle);
+    daemon = await ctx.daemons.launch({ flags: daemonFlags, env, bundle, listenFd: fd });
     writeAddress(bundle, address);
     if (options.shimCgroup !== '') joinShimCgroup(options.shimCgroup, daemon.pid);
     adjustOomScore(daemon.pid, ctx.parentPid);
@@ -126,6 +131,12 @@ export async function startAction(
     native.closeFd(fd);
   }
   return formatStartOutput(address, input);
+}
+
+/** Records the installed executable for the daemon (an absolute path, as containerd ran it). */
+function withShimBinary(env: readonly string[], binary: string, cwd: string): string[] {
+  const path = isAbsolute(binary) ? binary : resolve(cwd, binary);
+  return [...env.filter((e) => !e.startsWith(`${SHIM_BINARY_ENV}=`)), `${SHIM_BINARY_ENV}=${path}`];
 }
 
 function envValue(env: readonly string[], name: string): string {

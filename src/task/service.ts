@@ -11,7 +11,7 @@ import { ShimError } from '../base/errors.js';
 import type { Logger } from '../base/log.js';
 import type { Monitor } from '../reaper/monitor.js';
 import type { Exit } from '../reaper/exit.js';
-import { Container } from '../process/container.js';
+import { Container, type ContainerHandover } from '../process/container.js';
 import type { Process, ProcessStatus } from '../process/process.js';
 import { checkBundle, saveInitExit } from '../process/bundle.js';
 import type { TaskEvents } from '../events/topics.js';
@@ -30,6 +30,13 @@ interface Running {
   container: Container;
   process: Process;
   held: Exit[] | undefined;
+}
+
+/** The service across a live upgrade: containers, and init exits seen and not yet published. */
+export interface TaskHandover {
+  containers: ContainerHandover[];
+  /** Init exits reaped whose /tasks/exit is not queued yet (waiting for execs to exit). */
+  pendingInitExits: { id: string; pid: number; status: number; at: string }[];
 }
 
 export interface TaskServiceDeps {
@@ -61,6 +68,8 @@ export class TaskService {
   /** Per container with starts in flight: OOMs seen meanwhile, published after the start event. */
   readonly #heldOoms = new Map<string, { starts: number; ooms: number }>();
   readonly #unsubscribe: () => void;
+  /** Init exits being processed, until their /tasks/exit is queued. */
+  readonly #pendingInitExits = new Map<Container, Exit>();
 
   constructor(private readonly deps: TaskServiceDeps) {
     const sub = deps.monitor.subscribe((exit) => {
@@ -78,6 +87,72 @@ export class TaskService {
   /** A Create is in flight. */
   get creating(): boolean {
     return this.#creating.size > 0;
+  }
+
+  /** Why the containers cannot cross a live upgrade now, or undefined if they can. */
+  handoverRefusal(): string | undefined {
+    if (this.#creating.size > 0) return 'a Create is in progress';
+    if (this.#startWatchers.size > 0 || this.#heldOoms.size > 0) return 'a Start is in progress';
+    for (const container of this.#containers.values()) {
+      const why = container.handoverRefusal();
+      if (why !== undefined) return why;
+    }
+    return undefined;
+  }
+
+  /** Every container's stdio held still; true once nothing read is left unwritten. */
+  quiesce(): boolean {
+    let still = true;
+    for (const container of this.#containers.values()) if (!container.quiesce()) still = false;
+    return still;
+  }
+
+  unquiesce(): void {
+    for (const container of this.#containers.values()) container.unquiesce();
+  }
+
+  /** `final` detaches the stdio copies (the process execs next); otherwise only describes. */
+  handover(final: boolean): TaskHandover {
+    return {
+      containers: [...this.#containers.values()].map((c) => c.handover(final)),
+      pendingInitExits: [...this.#pendingInitExits].map(([container, exit]) => ({
+        id: container.id,
+        pid: exit.pid,
+        status: exit.status,
+        at: exit.at.toISOString(),
+      })),
+    };
+  }
+
+  /**
+   * Containers handed over by the previous process image. Call before the monitor reaps: exits
+   * that happened meanwhile are still zombies, and are dispatched as usual once it does.
+   */
+  adopt(state: TaskHandover): void {
+    for (const cs of state.containers) {
+      const container = Container.adopt(cs, this.deps.monitor);
+      this.#containers.set(container.id, container);
+      const init = container.init;
+      if (!container.restorePending && init.pid > 0 && !init.exit && !container.initExited) {
+        this.#running.set(init.pid, { container, process: init, held: undefined });
+        this.loadCgroup(container);
+      }
+      for (const exec of container.execs.values()) {
+        if (exec.pid > 0 && !exec.exit && exec.status !== 'created') {
+          this.#running.set(exec.pid, { container, process: exec, held: undefined });
+        }
+      }
+    }
+    this.deps.onContainersChanged?.([...this.#containers.keys()]);
+    for (const pending of state.pendingInitExits) {
+      const container = this.#containers.get(pending.id);
+      if (!container) continue;
+      void this.processInitExit(container, {
+        pid: pending.pid,
+        status: pending.status,
+        at: new Date(pending.at),
+      });
+    }
   }
 
   close(): void {
@@ -341,6 +416,7 @@ export class TaskService {
 
   private async processInitExit(container: Container, exit: Exit): Promise<void> {
     container.initExited = true;
+    this.#pendingInitExits.set(container, exit);
     if (!container.privatePidNamespace) {
       // Without its own PID namespace nothing kills the rest when the init dies.
       await container.runc.kill(container.id, SIGKILL, true).catch(() => undefined);
@@ -366,6 +442,7 @@ export class TaskService {
     } catch {
       // The bundle may already be gone; the record only helps a later `delete` action.
     }
+    this.#pendingInitExits.delete(container);
     this.deps.events.exit({
       container_id: container.id,
       id: container.id,

@@ -27,6 +27,19 @@ export class FrameDecoder {
     return this.#headerFill === 0 && this.#current === undefined && this.#skip === 0;
   }
 
+  /**
+   * The bytes of the frame begun and not complete (empty between frames), to be fed to another
+   * decoder; undefined while an oversize body is being skipped (its header is gone).
+   */
+  pending(): Buffer | undefined {
+    if (this.#skip > 0) return undefined;
+    if (this.#current === undefined) return Buffer.from(this.#header.subarray(0, this.#headerFill));
+    return Buffer.concat([
+      this.#header,
+      (this.#body ?? Buffer.alloc(0)).subarray(0, this.#bodyFill),
+    ]);
+  }
+
   push(chunk: Uint8Array): DecodedFrame[] {
     const out: DecodedFrame[] = [];
     let off = 0;

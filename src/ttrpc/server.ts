@@ -58,6 +58,7 @@ export class Server {
   #idleWaiters: (() => void)[] = [];
   #shutdown: Promise<void> | undefined;
   #close: Promise<void> | undefined;
+  #held = false;
 
   constructor(options: ServerOptions = {}) {
     this.#options = options;
@@ -92,6 +93,55 @@ export class Server {
     this.#listeners.add(listener);
     // A close() that ran while we were binding must not leave this listener behind.
     if (this.#isStopping()) this.#closeListeners();
+  }
+
+  /**
+   * Live upgrade, first step: no request is read any more (what arrives is kept unread, for
+   * whoever serves next); requests already running go on. release() undoes it.
+   */
+  hold(): void {
+    this.#held = true;
+    for (const conn of this.#connections) conn.hold();
+  }
+
+  release(): void {
+    this.#held = false;
+    for (const conn of this.#connections) conn.release();
+  }
+
+  /**
+   * While held: true once every running request is one `replayable` accepts (it can be run again
+   * by the next process image, e.g. a Wait) and every reply has left.
+   */
+  settled(replayable: (service: string, method: string) => boolean): boolean {
+    return [...this.#connections].every((c) => c.settled(replayable));
+  }
+
+  /**
+   * While settled: the listening sockets and every connection as fds with what they still owe
+   * (requests to run again, bytes not read yet). The fds stay open. `final` stops reading for
+   * good (the caller execs next); otherwise it only describes.
+   */
+  handover(final: boolean): ServerHandover {
+    const listenFds: number[] = [];
+    for (const listener of this.#listeners) {
+      const fd = handleFd(listener);
+      if (fd >= 0) listenFds.push(fd);
+    }
+    const connections: ConnectionHandover[] = [];
+    for (const conn of this.#connections) {
+      const state = conn.handover(final);
+      if (state) connections.push(state);
+    }
+    return { listenFds, connections };
+  }
+
+  /** A connection served by the process image before this one: replays its requests first. */
+  adopt(state: ConnectionHandover): void {
+    const socket = new net.Socket({ fd: state.fd, readable: true, writable: true });
+    const conn = new Connection(socket, this.#host, state);
+    this.#connections.add(conn);
+    void conn.closed.then(() => this.#connections.delete(conn));
   }
 
   /** Connections currently open (for diagnostics and tests). */
@@ -162,6 +212,7 @@ export class Server {
       }
     }
     const conn = new Connection(socket, this.#host);
+    if (this.#held) conn.hold();
     this.#connections.add(conn);
     void conn.closed.then(() => this.#connections.delete(conn));
   }
@@ -201,6 +252,32 @@ export class Server {
   };
 }
 
+/** A request being served when the connection was handed over; `data` is the ttrpc Request. */
+export interface HandedRequest {
+  streamId: number;
+  data: string;
+}
+
+/** One accepted connection, across an exec: its fd and what is owed on it (base64 bytes). */
+export interface ConnectionHandover {
+  fd: number;
+  lastStreamId: number;
+  requests: HandedRequest[];
+  /** Received and not yet decoded (a partial frame, requests that arrived while held). */
+  unread: string;
+}
+
+export interface ServerHandover {
+  listenFds: number[];
+  connections: ConnectionHandover[];
+}
+
+/** The fd under a net handle (libuv keeps it as is), or -1. */
+function handleFd(handle: net.Socket | net.Server): number {
+  const inner = (handle as unknown as { _handle?: { fd?: number } | null })._handle;
+  return typeof inner?.fd === 'number' ? inner.fd : -1;
+}
+
 interface ConnectionHost {
   lookup(service: string, method: string): Handler | Status;
   requestStarted(): void;
@@ -220,8 +297,12 @@ class Connection {
   #done = false;
   /** close() has begun ending the socket. */
   #ending = false;
+  /** The encoded Request of each running stream, should it have to be handed over. */
+  readonly #requests = new Map<number, { request: ttrpc.Request; data: Uint8Array }>();
+  /** Chunks received while held, not decoded. */
+  #heldChunks: Buffer[] | undefined;
 
-  constructor(socket: net.Socket, server: ConnectionHost) {
+  constructor(socket: net.Socket, server: ConnectionHost, adopted?: ConnectionHandover) {
     this.#socket = socket;
     this.#server = server;
     this.closed = new Promise((resolve) => {
@@ -253,6 +334,61 @@ class Connection {
       this.#done = true;
       this.#abortAll(new ClosedError());
     });
+    if (adopted) {
+      this.#lastStreamId = adopted.lastStreamId;
+      for (const r of adopted.requests) {
+        const data = Buffer.from(r.data, 'base64');
+        const request = ttrpc.Request.decode(data);
+        this.#requests.set(r.streamId, { request, data });
+        this.#dispatch(r.streamId, request);
+      }
+      const unread = Buffer.from(adopted.unread, 'base64');
+      if (unread.length > 0) this.#onData(unread);
+    }
+  }
+
+  hold(): void {
+    this.#heldChunks ??= [];
+  }
+
+  release(): void {
+    const chunks = this.#heldChunks ?? [];
+    this.#heldChunks = undefined;
+    for (const chunk of chunks) this.#onData(chunk);
+  }
+
+  settled(replayable: (service: string, method: string) => boolean): boolean {
+    if (this.#done || this.#socket.destroyed) return true;
+    if (this.#socket.writableLength > 0) return false;
+    for (const { request } of this.#requests.values()) {
+      if (!replayable(request.service, request.method)) return false;
+    }
+    return true;
+  }
+
+  /** Stops reading for good and describes the connection; undefined once it is gone. */
+  handover(final: boolean): ConnectionHandover | undefined {
+    const fd = handleFd(this.#socket);
+    if (this.#done || this.#socket.destroyed || fd < 0) return undefined;
+    if (final) {
+      const handle = (this.#socket as unknown as { _handle?: { readStop?: () => number } })._handle;
+      handle?.readStop?.();
+    }
+    const partial = this.#decoder.pending();
+    if (partial === undefined) return undefined; // inside an oversize body: cannot be resumed
+    const unread: Buffer[] = [partial, ...(this.#heldChunks ?? [])];
+    for (let chunk: unknown; final && (chunk = this.#socket.read()) !== null;) {
+      if (Buffer.isBuffer(chunk)) unread.push(chunk);
+    }
+    return {
+      fd,
+      lastStreamId: this.#lastStreamId,
+      requests: [...this.#requests].map(([streamId, r]) => ({
+        streamId,
+        data: Buffer.from(r.data).toString('base64'),
+      })),
+      unread: Buffer.concat(unread).toString('base64'),
+    };
   }
 
   /**
@@ -282,6 +418,10 @@ class Connection {
 
   #onData(chunk: Buffer): void {
     if (this.#done) return;
+    if (this.#heldChunks) {
+      this.#heldChunks.push(chunk);
+      return;
+    }
     for (const frame of this.#decoder.push(chunk)) {
       if (frame.kind === 'oversize') {
         this.#sendStatus(frame.streamId, Code.ResourceExhausted, oversizeMessage(frame.length));
@@ -306,6 +446,7 @@ class Connection {
         this.#sendStatus(frame.streamId, Code.InvalidArgument, `unmarshal request error: ${text}`);
         continue;
       }
+      this.#requests.set(frame.streamId, { request, data: frame.data });
       this.#dispatch(frame.streamId, request);
     }
   }
@@ -336,6 +477,7 @@ class Connection {
     void this.#run(handler, request.payload, ctx).then((result) => {
       clearTimeout(timer);
       this.#active.delete(streamId);
+      this.#requests.delete(streamId);
       try {
         if (result instanceof Uint8Array) this.#sendPayload(streamId, result);
         else this.#sendStatus(streamId, result.code, result.message);

@@ -59,10 +59,10 @@ function loadLines(h: Harness, pid: number): string[] {
     .filter((l) => l.includes(`msg="${LOAD_MESSAGE}`) && l.includes(` pid=${String(pid)}`));
 }
 
-/** SIGUSR2 makes the daemon log its load; the figures of that line. */
+/** SIGUSR1 makes the daemon log its load; the figures of that line. */
 async function sampleLoad(h: Harness, daemon: number): Promise<LoadSample> {
   const before = loadLines(h, daemon).filter((l) => l.includes('reason=signal')).length;
-  process.kill(daemon, 'SIGUSR2');
+  process.kill(daemon, 'SIGUSR1');
   let line = '';
   await waitFor(() => {
     const lines = loadLines(h, daemon).filter((l) => l.includes('reason=signal'));

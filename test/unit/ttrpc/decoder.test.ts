@@ -165,3 +165,20 @@ void test('a body of exactly the limit is a normal frame', () => {
   assert.equal(only.kind, 'frame');
   assert.equal(only.data.length, MAX_MESSAGE_LENGTH);
 });
+
+test('pending(): the bytes of a frame begun, which another decoder completes', () => {
+  const frame = encodeFrame(5, 1, 0, Buffer.from('payload-bytes'));
+  for (const cut of [0, 3, 10, 12, frame.length]) {
+    const first = new FrameDecoder();
+    const done = first.push(frame.subarray(0, cut));
+    const rest = frame.subarray(cut);
+    const second = new FrameDecoder();
+    const frames = [
+      ...done,
+      ...second.push(Buffer.concat([first.pending() ?? Buffer.alloc(0), rest])),
+    ];
+    assert.equal(frames.length, 1, `cut at ${String(cut)}`);
+    const f = frames[0];
+    assert.ok(f?.kind === 'frame' && Buffer.from(f.data).toString() === 'payload-bytes');
+  }
+});
