@@ -1,4 +1,4 @@
-// `tsshim upgrade`: tells running shim daemons of ours to take the installed version (SIGUSR2).
+// `tsshim upgrade`: tells running shim daemons of ours to take the installed version (SIGURG).
 // Each re-executes the binary containerd ran for it, in place; the outcome ("shim upgraded" or
 // "upgrade refused" with the reason) is in containerd's log, as every line of the daemon's.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -86,7 +86,7 @@ export function upgrade(opts: UpgradeOptions): number {
   let status = 0;
   for (const d of chosen) {
     try {
-      process.kill(d.pid, 'SIGUSR2');
+      process.kill(d.pid, 'SIGURG');
       process.stdout.write(
         `upgrade requested: pid ${String(d.pid)} namespace ${d.namespace} id ${d.id}\n`,
       );

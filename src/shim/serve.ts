@@ -149,8 +149,10 @@ export async function serve(
   let stopping = false;
   const upgrading = { now: false };
   const binary = upgrade?.binary ?? process.env[SHIM_BINARY_ENV] ?? '';
-  // SIGUSR2: take the installed version (`tsshim upgrade` sends it).
-  process.on('SIGUSR2', () => {
+  // SIGURG: take the installed version (`tsshim upgrade` sends it). Its default action is to be
+  // ignored, so a second request arriving while the new image boots (Node resets every handler)
+  // is lost, not fatal; SIGUSR2's default would end the daemon and its containers with it.
+  process.on('SIGURG', () => {
     if (upgrading.now || stopping) return;
     if (binary === '') {
       log.warn('upgrade refused', { reason: 'no installed binary recorded by start' });

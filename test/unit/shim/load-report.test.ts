@@ -38,7 +38,7 @@ test('a line at each new high of 100 containers, none on the way down or back up
   ]);
 });
 
-test('SIGUSR2 asks for a line whatever the count', () => {
+test('SIGUSR1 asks for a line whatever the count', () => {
   const lines = reports((report, set) => {
     set(7);
     report.report('signal');
