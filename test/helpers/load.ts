@@ -29,7 +29,7 @@ export function rssKiB(pid: number): number {
 }
 
 /** Runs `count` jobs, `width` at a time, in order of their index. */
-async function pool(
+export async function pool(
   count: number,
   width: number,
   job: (i: number) => Promise<void>,

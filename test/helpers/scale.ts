@@ -8,7 +8,7 @@ import type { Harness } from './differential.js';
 import { RUNTIMES } from './differential.js';
 import { readFileSync } from 'node:fs';
 import { isAlive, mountsUnder, parentOf, waitFor } from './leaks.js';
-import { rssKiB } from './load.js';
+import { pool, rssKiB } from './load.js';
 import { killTask } from './tasks-api.js';
 import { LOAD_MESSAGE, type LoadFigures } from '../../src/shim/load-report.js';
 
@@ -37,19 +37,6 @@ function startTime(pid: number): number {
   } catch {
     return -1;
   }
-}
-
-/** Runs `count` jobs, `width` at a time. */
-async function pool(
-  count: number,
-  width: number,
-  job: (i: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < count) await job(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(width, count) }, worker));
 }
 
 function loadLines(h: Harness, pid: number): string[] {
