@@ -108,3 +108,16 @@ async function openWhenRead(path: string, fds: OwnedFds): Promise<number> {
     await sleep(delay);
   }
 }
+
+/** Everything read from `fd` until its writers are gone; takes ownership of `fd`. */
+export function readToEnd(fd: number): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const socket = new Socket({ fd, readable: true, writable: false });
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      resolve(Buffer.concat(chunks));
+    });
+  });
+}

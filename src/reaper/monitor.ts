@@ -6,6 +6,7 @@
 import { Socket } from 'node:net';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { readToEnd } from '../io/fds.js';
 import { native } from '../native/index.js';
 import type { Exit } from './exit.js';
 
@@ -151,8 +152,8 @@ export class Monitor {
       stdin.on('error', () => undefined);
       stdin.end(opts.input ?? '');
       const [stdout, stderr, exit] = await Promise.all([
-        readAll(outR),
-        readAll(errR),
+        readToEnd(outR),
+        readToEnd(errR),
         child.exited,
       ]);
       return { status: exit.status, stdout, stderr };
@@ -161,18 +162,6 @@ export class Monitor {
       throw err;
     }
   }
-}
-
-function readAll(fd: number): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    const socket = new Socket({ fd, readable: true, writable: false });
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      resolve(Buffer.concat(chunks));
-    });
-  });
 }
 
 /**

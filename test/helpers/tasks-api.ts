@@ -1,8 +1,11 @@
 // The few calls of containerd's gRPC Tasks API (containerd.services.tasks.v1.Tasks) that ctr 1.6
 // has no command for: Create (without Start), Wait, ResizePty, CloseIO and Update. The messages
 // are tiny, so they are encoded by hand.
+import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs/minimal.js';
+import type { Harness } from './differential.js';
+import { RUNTIMES, type RuntimeName } from './differential.js';
 
 export interface CallResult {
   /** gRPC status code (0 = OK). */
@@ -113,6 +116,32 @@ export interface Mount {
   type: string;
   source: string;
   options: string[];
+}
+
+/** A created container (not its task) under runtime `rt`, and its snapshot's mounts. */
+export async function containerWithRootfs(
+  h: Harness,
+  rt: RuntimeName,
+  id: string,
+  args: string[],
+): Promise<Mount[]> {
+  const made = await h.ctr([
+    'container',
+    'create',
+    '--runtime',
+    RUNTIMES[rt],
+    h.image,
+    id,
+    '--',
+    ...args,
+  ]);
+  assert.equal(made.exitCode, 0, made.stderr);
+  // `mount -t <type> <source> -o <options> <target>`: the container's snapshot.
+  const cmd = (await h.ctr(['snapshots', 'mounts', '/x', id])).stdout.trim().split(/\s+/);
+  const flag = (f: string): string => cmd[cmd.indexOf(f) + 1] ?? '';
+  return [
+    { type: flag('-t'), source: cmd[cmd.indexOf('-t') + 2] ?? '', options: flag('-o').split(',') },
+  ];
 }
 
 /**

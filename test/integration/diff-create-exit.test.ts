@@ -4,31 +4,15 @@
 // not come.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { differential, useHarness, RUNTIMES, type RuntimeName } from '../helpers/differential.js';
-import { createTask, waitTask } from '../helpers/tasks-api.js';
+import { differential, useHarness, type RuntimeName } from '../helpers/differential.js';
+import { containerWithRootfs, createTask, waitTask } from '../helpers/tasks-api.js';
 import { waitFor } from '../helpers/leaks.js';
 
 const h = useHarness();
 
 async function diesBeforeStart(rt: RuntimeName): Promise<unknown> {
   const id = h.uid(rt, 'died-before-start');
-  const made = await h.ctr([
-    'container',
-    'create',
-    '--runtime',
-    RUNTIMES[rt],
-    h.image,
-    id,
-    'sleep',
-    '1000',
-  ]);
-  assert.equal(made.exitCode, 0, made.stderr);
-  // `mount -t <type> <source> -o <options> <target>`: the container's snapshot.
-  const cmd = (await h.ctr(['snapshots', 'mounts', '/x', id])).stdout.trim().split(/\s+/);
-  const flag = (f: string): string => cmd[cmd.indexOf(f) + 1] ?? '';
-  const rootfs = [
-    { type: flag('-t'), source: cmd[cmd.indexOf('-t') + 2] ?? '', options: flag('-o').split(',') },
-  ];
+  const rootfs = await containerWithRootfs(h, rt, id, ['sleep', '1000']);
   const created = await createTask(h.cd, id, rootfs);
   assert.equal(created.code, 0, created.message);
   // At once: before containerd or the shim has looked at the task again.

@@ -7,33 +7,13 @@ import assert from 'node:assert/strict';
 import { constants, mkdtempSync, openSync, closeSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { differential, useHarness, RUNTIMES, type RuntimeName } from '../helpers/differential.js';
-import { createTask, startTask, waitTask, type Mount } from '../helpers/tasks-api.js';
+import { differential, useHarness, type RuntimeName } from '../helpers/differential.js';
+import { containerWithRootfs, createTask, startTask, waitTask } from '../helpers/tasks-api.js';
 import { runOutputSoak } from '../helpers/output-soak.js';
 import { cpuQuotaAvailable, starve } from '../helpers/starvation.js';
 import { sleep } from '../../src/base/deferred.js';
 
 const h = useHarness();
-
-/** A created container (not its task) and its snapshot's mounts, for the Tasks API. */
-async function containerWithRootfs(rt: RuntimeName, id: string, args: string[]): Promise<Mount[]> {
-  const made = await h.ctr([
-    'container',
-    'create',
-    '--runtime',
-    RUNTIMES[rt],
-    h.image,
-    id,
-    '--',
-    ...args,
-  ]);
-  assert.equal(made.exitCode, 0, made.stderr);
-  const cmd = (await h.ctr(['snapshots', 'mounts', '/x', id])).stdout.trim().split(/\s+/);
-  const flag = (f: string): string => cmd[cmd.indexOf(f) + 1] ?? '';
-  return [
-    { type: flag('-t'), source: cmd[cmd.indexOf('-t') + 2] ?? '', options: flag('-o').split(',') },
-  ];
-}
 
 async function fifos(names: string[]): Promise<{ dir: string; paths: string[] }> {
   const dir = mkdtempSync('/tmp/out-fifo-');
@@ -53,7 +33,7 @@ async function removeContainer(id: string): Promise<void> {
 // writer before the reader came: the reference waits for the reader; so must we.
 async function lateReader(rt: RuntimeName): Promise<unknown> {
   const id = h.uid(rt, 'late-reader');
-  const rootfs = await containerWithRootfs(rt, id, ['sh', '-c', 'echo late; echo late-e >&2']);
+  const rootfs = await containerWithRootfs(h, rt, id, ['sh', '-c', 'echo late; echo late-e >&2']);
   const { dir, paths } = await fifos(['out', 'err']);
   const [stdout = '', stderr = ''] = paths;
   try {
@@ -91,7 +71,7 @@ const SLOW_BYTES = 30 * PAGE;
 async function slowReader(rt: RuntimeName): Promise<{ read: number; deleted: number }> {
   const id = h.uid(rt, 'slow-reader');
   const script = `dd if=/dev/zero bs=${String(PAGE)} count=${String(SLOW_BYTES / PAGE)} 2>/dev/null`;
-  const rootfs = await containerWithRootfs(rt, id, ['sh', '-c', script]);
+  const rootfs = await containerWithRootfs(h, rt, id, ['sh', '-c', script]);
   const { dir, paths } = await fifos(['out', 'err']);
   const [stdout = '', stderr = ''] = paths;
   const reader = openSync(stdout, constants.O_RDONLY | constants.O_NONBLOCK);

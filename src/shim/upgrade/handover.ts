@@ -8,13 +8,13 @@
 // to fall back to. The new binary reads the very document it would get, and says no while this
 // process can still carry on.
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sleep } from '../../base/deferred.js';
 import { errorMessage } from '../../base/errors.js';
 import type { Logger } from '../../base/log.js';
 import type { EventPublisher } from '../../events/publisher.js';
+import { readToEnd } from '../../io/fds.js';
 import { native } from '../../native/index.js';
 import type { Monitor } from '../../reaper/index.js';
 import type { TaskHandover, TaskService } from '../../task/service.js';
@@ -207,7 +207,7 @@ async function check(binary: string, state: UpgradeState): Promise<void> {
     });
     native.closeFd(outW);
     outW = -1;
-    const output = readAll(outR);
+    const output = readToEnd(outR).then((b) => b.toString('utf8').slice(0, 4096));
     outR = -1;
     const deadline = Date.now() + CHECK_TIMEOUT_MS;
     let status: number | null;
@@ -230,16 +230,4 @@ async function check(binary: string, state: UpgradeState): Promise<void> {
     if (outW >= 0) native.closeFd(outW);
     closeSync(fd);
   }
-}
-
-function readAll(fd: number): Promise<string> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    const socket = new Socket({ fd, readable: true, writable: false });
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      resolve(Buffer.concat(chunks).toString('utf8').slice(0, 4096));
-    });
-  });
 }
