@@ -58,19 +58,22 @@ function armLastWords(namespace: string, ids: readonly string[]): void {
 
 /**
  * Serves until shutdown; `listenFd` is the socket `start` bound (unless -socket names one). After
- * a live upgrade, `upgrade` is what the previous process image handed over.
+ * a live upgrade, `upgrade` is what the previous process image handed over. Resolves with what
+ * ended it: Shutdown with no containers left ('api'), or SIGTERM/SIGINT ('signal').
  */
 export async function serve(
   flags: ShimFlags,
   listenFd = LISTEN_FD,
   upgrade?: UpgradeState,
-): Promise<void> {
+): Promise<'api' | 'signal'> {
   const { log, fd: logFd } = openLog(flags.debug, flags.namespace, upgrade?.logFd);
-  process.on('uncaughtException', (err) => {
+  // Removed again at the end: a process may serve another daemon's turn afterwards (spare.ts).
+  const listeners = new ProcessListeners();
+  listeners.on('uncaughtException', (err: Error) => {
     // Crashing would make containerd kill every container of this shim: log and carry on.
     log.error('uncaught exception', { error: errorMessage(err), stack: err.stack });
   });
-  process.on('unhandledRejection', (err) => {
+  listeners.on('unhandledRejection', (err: unknown) => {
     log.error('unhandled rejection', { error: errorMessage(err) });
   });
 
@@ -139,11 +142,11 @@ export async function serve(
     for (const conn of upgrade.server.connections) server.adopt(conn);
   } else await server.listen(flags.socket !== '' ? flags.socket : { fd: listenFd });
   for (const signal of ['SIGTERM', 'SIGINT'] as const)
-    process.on(signal, () => {
+    listeners.on(signal, () => {
       requestShutdown('signal');
     });
   // An operator's question "how loaded is this daemon?" (as the reference dumps its stacks).
-  process.on('SIGUSR1', () => {
+  listeners.on('SIGUSR1', () => {
     load.report('signal');
   });
   let stopping = false;
@@ -152,7 +155,7 @@ export async function serve(
   // SIGURG: take the installed version (`tsshim upgrade` sends it). Its default action is to be
   // ignored, so a second request arriving while the new image boots (Node resets every handler)
   // is lost, not fatal; SIGUSR2's default would end the daemon and its containers with it.
-  process.on('SIGURG', () => {
+  listeners.on('SIGURG', () => {
     if (upgrading.now || stopping) return;
     if (binary === '') {
       log.warn('upgrade refused', { reason: 'no installed binary recorded by start' });
@@ -185,7 +188,8 @@ export async function serve(
   // A grouped daemon's last container may be deleted while `start` routes the next one of the
   // group here: that container is announced (Group.Expect) and holds the daemon until its Create
   // arrives. The grace covers announcements still on their way.
-  while ((await shutdownRequested) === 'api') {
+  let endedBy: 'api' | 'signal';
+  while ((endedBy = await shutdownRequested) === 'api') {
     await sleep(SHUTDOWN_GRACE_MS);
     if (service.containerCount === 0 && !service.creating && !expected.pending) break;
     shutdownRequested = new Promise((resolve) => (requestShutdown = resolve));
@@ -205,6 +209,24 @@ export async function serve(
   publisher.close();
   service.close();
   monitor.stop();
+  listeners.removeAll();
+  if (logFd >= 0) native.closeFd(logFd);
+  return endedBy;
+}
+
+/** Process-wide listeners of one serve(), so they can all be removed when it ends. */
+type Listener = Parameters<typeof process.off>[1];
+class ProcessListeners {
+  readonly #added: [string, Listener][] = [];
+
+  on(event: string, listener: Listener): void {
+    process.on(event, listener);
+    this.#added.push([event, listener]);
+  }
+
+  removeAll(): void {
+    for (const [event, listener] of this.#added.splice(0)) process.off(event, listener);
+  }
 }
 
 function removeSocket(explicit: string): void {

@@ -10,7 +10,9 @@ import {
   chmodSync,
   cpSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -20,9 +22,10 @@ import { execa } from 'execa';
 import { useHarness, RUNTIMES } from '../helpers/differential.js';
 import { REPO, startContainerd, type Containerd } from '../helpers/containerd.js';
 import { ensureBusyboxImage } from '../helpers/image.js';
-import { isAlive, processesMatching, waitFor } from '../helpers/leaks.js';
+import { commandLine, isAlive, processesMatching, waitFor } from '../helpers/leaks.js';
 import { encodeRequest } from '../../src/shim/handoff/wire.js';
 import { warmSocketPath } from '../../src/shim/handoff/warm-socket.js';
+import { LOAD_MESSAGE } from '../../src/shim/load-report.js';
 
 const h = useHarness();
 const OURS = RUNTIMES.ours;
@@ -309,4 +312,73 @@ test('the warm socket refuses garbage, oversize requests and non-root peers; not
     await cd.stop();
     rmSync(warmDir, { recursive: true, force: true });
   }
+});
+
+/**
+ * Where each open fd of `pid` points, with inode numbers left out, sorted; not the /dev/null that
+ * libuv keeps open above stdio once a process has listened (its reserve for EMFILE).
+ */
+function fdKinds(pid: number): string[] {
+  const dir = `/proc/${String(pid)}/fd`;
+  return readdirSync(dir)
+    .filter((fd) => Number(fd) <= 2 || readlinkSync(join(dir, fd)) !== '/dev/null')
+    .map((fd) => readlinkSync(join(dir, fd)).replace(/:\[\d+\]$/, ''))
+    .sort();
+}
+
+/** True once `pid` waits for a job as a spare does (its title says spare again). */
+const waitsAsSpare = (address: string, pid: number): boolean =>
+  spareOf(address).includes(pid) && wchan(pid) === '__skb_wait_for_more_packets';
+
+test('a daemon done with its container takes the next one, with nothing of the first left', async () => {
+  // A running container keeps the warm process (and what it holds) through the test.
+  await runEcho(h.cd, h.image, h.uid('ours', 'reuse-first'), 'first');
+  await warmAndSpare(h.cd);
+  const keeper = h.uid('ours', 'reuse-keeper');
+  await runDetached(h.cd, h.image, keeper);
+  const { spare } = await warmAndSpare(h.cd);
+  const first = h.uid('ours', 'reuse-a');
+  assert.equal(await runDetached(h.cd, h.image, first), spare, 'the ready spare took the job');
+  // A new spare boots after the handoff: what a process looks like before any job.
+  await waitFor(() => spareOf(h.cd.address).some((pid) => pid !== spare), 30000);
+  const fresh = spareOf(h.cd.address).find((pid) => pid !== spare) ?? 0;
+  await waitFor(() => wchan(fresh) === '__skb_wait_for_more_packets', 30000);
+  await destroy(h.cd, first);
+
+  // Back after Shutdown, with the fds of a fresh spare: no FIFO, log or socket of the job kept.
+  await waitFor(() => waitsAsSpare(h.cd.address, spare), 30000);
+  assert.deepEqual(fdKinds(spare), fdKinds(fresh));
+  assert.equal(readlinkSync(`/proc/${String(spare)}/cwd`), '/');
+
+  // The next container gets it, and it serves that container as any daemon would.
+  const second = h.uid('ours', 'reuse-b');
+  assert.equal(await runDetached(h.cd, h.image, second), spare, 'the returned daemon took the job');
+  assert.match(commandLine(spare), new RegExp(`-id ${second} `));
+  assert.match(readlinkSync(`/proc/${String(spare)}/cwd`), new RegExp(`/${second}$`));
+  const exec = await h.cd.ctr(['task', 'exec', '--exec-id', 'e', second, 'sh', '-c', 'exit 7'], {
+    reject: false,
+  });
+  assert.equal(exec.exitCode, 7);
+  const out = await h.cd.ctr(['task', 'exec', '--exec-id', 'o', second, 'echo', 'second']);
+  assert.equal(out.stdout.trim(), 'second');
+  // SIGUSR1 reports this job's load: no handler or log of the first job is left (one would run
+  // first, registered first, and report that job's 0 containers).
+  const logFrom = h.cd.log().length;
+  process.kill(spare, 'SIGUSR1');
+  const reports = (): string[] =>
+    h.cd
+      .log()
+      .slice(logFrom)
+      .split('\n')
+      .filter((l) => l.includes(`msg="${LOAD_MESSAGE}"`) && l.includes(` pid=${String(spare)}`));
+  await waitFor(() => reports().length > 0, 30000);
+  assert.match(reports()[0] ?? '', / containers=1 /);
+  await destroy(h.cd, second);
+
+  // Idle again, and SIGTERM stops it as it does a spare that never served.
+  await waitFor(() => waitsAsSpare(h.cd.address, spare), 30000);
+  process.kill(spare, 'SIGTERM');
+  await waitFor(() => !isAlive(spare), 10000);
+  await runEcho(h.cd, h.image, h.uid('ours', 'reuse-after'), 'after');
+  await destroy(h.cd, keeper);
 });

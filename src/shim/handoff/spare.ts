@@ -3,6 +3,7 @@
 // environment, the bundle, and the bound socket as SCM_RIGHTS); the spare answers with its pid and
 // becomes that shim daemon, exactly as a daemon started cold (it already runs in its own session,
 // with init as parent and no stdio of ours).
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { native } from '../../native/index.js';
 import type { ShimFlags } from '../flags.js';
 import { daemonArgs } from '../daemon.js';
@@ -40,29 +41,92 @@ export function adoptEnvironment(env: readonly string[]): void {
   }
 }
 
-function reply(message: SpareReply): void {
-  native.sendMessage(SPARE_CHANNEL_FD, Buffer.from(JSON.stringify(message)), -1);
+/**
+ * What must be the same again before a process that served containers takes another job: its
+ * open fds (where they point), its cgroups and the kinds of handles keeping Node's loop alive.
+ */
+function processFootprint(): string {
+  const fds = readdirSync('/proc/self/fd')
+    .map((fd) => {
+      try {
+        return `${fd}->${readlinkSync(`/proc/self/fd/${fd}`)}`;
+      } catch {
+        return ''; // the fd of the listing itself, closed by now
+      }
+    })
+    // libuv keeps a /dev/null open once the loop has listened (its reserve for EMFILE).
+    .filter((entry) => entry !== '' && !/^([3-9]|\d\d+)->\/dev\/null$/.test(entry))
+    .sort();
+  const handles = process.getActiveResourcesInfo().sort();
+  return JSON.stringify({ fds, cgroups: readFileSync('/proc/self/cgroup', 'utf8'), handles });
 }
 
+/** Lets pending closes and writes finish (a turn or two of the loop). */
+const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 50));
+
+/** A daemon's traces in the process, undone before it waits for the next job. */
+function resetForNextJob(title: string): void {
+  process.chdir('/');
+  process.title = title;
+  native.setLastWords('');
+  const devNull = openSync('/dev/null', 'w');
+  try {
+    native.redirectStderr(devNull);
+  } finally {
+    closeSync(devNull);
+  }
+}
+
+/**
+ * The spare: boots, says it is ready, takes one job at a time from the warm process and serves it
+ * as that shim daemon. When its last container is gone (Shutdown, not a signal) it goes back to
+ * the warm process for another job, but only when nothing of the job is left in it (same fds,
+ * cgroups and loop handles as when it first said ready); otherwise it exits, as a daemon does.
+ */
 export async function runSpare(): Promise<void> {
   const { serve } = await import('../serve.js');
-  native.sendMessage(SPARE_CHANNEL_FD, Buffer.from(SPARE_READY), -1);
-  // Blocking: a spare has nothing else to do. EOF means the warm process is gone: so are we.
-  const message = native.recvMessage(SPARE_CHANNEL_FD, MAX_SPARE_MESSAGE);
-  if (message === null || message.data.length === 0) return;
-  let job: SpareJob;
-  try {
-    job = JSON.parse(message.data.toString()) as SpareJob;
-    if (message.fd < 0) throw new Error('no socket came with the job');
-    process.chdir(job.bundle);
-  } catch (err) {
-    reply({ error: err instanceof Error ? err.message : String(err) });
-    if (message.fd >= 0) native.closeFd(message.fd);
-    return;
-  }
-  adoptEnvironment(job.env);
-  showAsDaemon(job.flags);
-  reply({ pid: process.pid });
+  // The channel stays for the process's life: close-on-exec, so no container or runc inherits it.
+  const channel = native.dupFd(SPARE_CHANNEL_FD);
   native.closeFd(SPARE_CHANNEL_FD);
-  await serve(job.flags, message.fd);
+  // As started (Node's own process.title is argv[0] alone): what `ps` shows of a spare.
+  const title = [process.execPath, ...process.execArgv, ...process.argv.slice(1)].join(' ');
+  // Node makes process.stderr on first use (closing any socket asks for it): made now, on our
+  // /dev/null, it is the same object before and after every job, not a pipe of the first job's log.
+  void process.stderr;
+  await settle();
+  const footprint = processFootprint();
+  const send = (message: string | SpareReply): void => {
+    const text = typeof message === 'string' ? message : JSON.stringify(message);
+    native.sendMessage(channel, Buffer.from(text), -1);
+  };
+  for (;;) {
+    try {
+      send(SPARE_READY);
+    } catch {
+      return; // the warm process is gone
+    }
+    // Blocking: a spare has nothing else to do. EOF means the warm process is gone or done with
+    // us: so are we.
+    const message = native.recvMessage(channel, MAX_SPARE_MESSAGE);
+    if (message === null || message.data.length === 0) return;
+    let job: SpareJob;
+    try {
+      job = JSON.parse(message.data.toString()) as SpareJob;
+      if (message.fd < 0) throw new Error('no socket came with the job');
+      process.chdir(job.bundle);
+    } catch (err) {
+      send({ error: err instanceof Error ? err.message : String(err) });
+      if (message.fd >= 0) native.closeFd(message.fd);
+      return;
+    }
+    adoptEnvironment(job.env);
+    showAsDaemon(job.flags);
+    send({ pid: process.pid });
+    // The server owns the listening socket from here and closes it.
+    const endedBy = await serve(job.flags, message.fd);
+    if (endedBy !== 'api') return;
+    resetForNextJob(title);
+    await settle();
+    if (processFootprint() !== footprint) return;
+  }
 }

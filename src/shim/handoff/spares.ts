@@ -42,16 +42,25 @@ function hasExited(pid: number): boolean {
   }
 }
 
+type SpareState = 'booting' | 'ready' | 'adopting' | 'serving' | 'gone';
+
 class Spare {
   readonly pid: number;
-  ready = false;
+  #state: SpareState = 'booting';
+  /** When it last became ready (booted, or back from serving). */
+  readySince = 0;
   #channel: number;
   #watcher: FdWatcher;
   #pending: ((message: Buffer | undefined) => void) | undefined;
-  /** Settles when the spare is ready or gone, for every waiter. */
+  /** Settles when the spare is first ready or gone, for every waiter. */
   readonly #settled = new Deferred<void>();
 
-  constructor(args: string[], env: string[]) {
+  /** `owner` hears when the daemon it became is done and ready again, and when it is gone. */
+  constructor(
+    args: string[],
+    env: string[],
+    private readonly owner: { returned(spare: Spare): void; gone(spare: Spare): void },
+  ) {
     const [mine, theirs] = native.seqpacketPair();
     try {
       const argv = nodeCommand(args);
@@ -73,6 +82,10 @@ class Spare {
     this.#watcher.unref();
   }
 
+  get ready(): boolean {
+    return this.#state === 'ready';
+  }
+
   #receive(): void {
     let message;
     try {
@@ -83,15 +96,18 @@ class Spare {
     if (message === null) return;
     if (message.fd >= 0) native.closeFd(message.fd);
     if (message.data.length === 0) {
-      this.ready = false;
       this.close();
       this.#pending?.(undefined);
-      this.#settled.resolve();
+      this.owner.gone(this);
       return;
     }
-    if (!this.ready && message.data.toString() === SPARE_READY) {
-      this.ready = true;
+    if (message.data.toString() === SPARE_READY) {
+      const returning = this.#state === 'serving';
+      if (this.#state !== 'booting' && !returning) return;
+      this.#state = 'ready';
+      this.readySince = Date.now();
       this.#settled.resolve();
+      if (returning) this.owner.returned(this);
       return;
     }
     this.#pending?.(message.data);
@@ -99,31 +115,35 @@ class Spare {
 
   /** Resolves once booted (true), or false if it died or took longer than `ms`. */
   async whenReady(ms: number): Promise<boolean> {
-    if (!this.ready) await withTimeout(this.#settled.promise, ms);
+    if (this.#state === 'booting') await withTimeout(this.#settled.promise, ms);
     return this.ready;
   }
 
-  /** Hands the job over; resolves with the daemon's pid. */
+  /** Hands the job over; resolves with the daemon's pid. The channel stays for its return. */
   async adopt(job: DaemonJob): Promise<number> {
+    this.#state = 'adopting';
     const payload: SpareJob = { flags: job.flags, env: job.env, bundle: job.bundle };
     const answer = new Promise<Buffer | undefined>((resolve) => (this.#pending = resolve));
     native.sendMessage(this.#channel, Buffer.from(JSON.stringify(payload)), job.listenFd);
     const data = await withTimeout(answer, ADOPT_TIMEOUT_MS);
+    this.#pending = undefined;
     if (data === undefined) throw new Error(`spare ${String(this.pid)} did not take the job`);
     const reply = JSON.parse(data.toString()) as SpareReply;
     if ('error' in reply) throw new Error(`spare ${String(this.pid)}: ${reply.error}`);
-    this.close();
+    this.#state = 'serving';
     return reply.pid;
   }
 
-  /** Kills it and waits until it is gone, so nothing it was given outlives it. */
+  /** Kills it (never while it serves) and waits until it is gone. */
   async kill(): Promise<void> {
-    killDaemon(this.pid)();
+    if (this.#state !== 'serving') killDaemon(this.pid)();
     this.close();
     for (let i = 0; i < 500 && !hasExited(this.pid); i++) await sleep(10);
   }
 
+  /** Closes our end: an idle spare exits on the EOF, a daemon once it is done. */
   close(): void {
+    this.#state = 'gone';
     this.#settled.resolve();
     if (this.#channel < 0) return;
     this.#watcher.close();
@@ -132,8 +152,23 @@ class Spare {
   }
 }
 
+/** Ready processes kept when daemons come back, beyond which a returning one is let go. */
+const MAX_READY = 2;
+/** How long more than one ready process is kept after a burst. */
+const EXTRA_READY_MS = 20_000;
+
+/**
+ * The warm process's ready processes: a freshly booted spare, and daemons of ours that finished
+ * serving and came back clean (spare.ts). Reusing those takes the Node start-up off the path of
+ * back-to-back containers; a fresh spare is booted only when none is ready or on its way.
+ */
 export class SparePool implements DaemonLauncher {
-  #spare: Spare | undefined;
+  /** A spare booting, or booted and not yet used. */
+  #fresh: Spare | undefined;
+  /** Daemons back from serving, ready for another job (the most recent last). */
+  readonly #returned: Spare[] = [];
+  /** Daemons that came from this pool and may come back. */
+  readonly #serving = new Set<Spare>();
   #closed = false;
 
   /** `args`: the spare's command line (containerd's address, the spare action). */
@@ -142,44 +177,86 @@ export class SparePool implements DaemonLauncher {
     private readonly env: string[],
   ) {}
 
-  /** Starts a spare unless one is there; a failure just means cold starts for now. */
+  /** Starts a spare unless one is ready or booting; a failure just means cold starts for now. */
   replenish(): void {
-    if (this.#closed || this.#spare !== undefined) return;
+    if (this.#closed || this.#fresh !== undefined || this.#returned.length > 0) return;
     try {
-      this.#spare = new Spare(this.args, this.env);
+      this.#fresh = new Spare(this.args, this.env, {
+        returned: (spare) => {
+          this.#takeBack(spare);
+        },
+        gone: (spare) => {
+          this.#serving.delete(spare);
+          const at = this.#returned.indexOf(spare);
+          if (at >= 0) this.#returned.splice(at, 1);
+        },
+      });
     } catch {
-      this.#spare = undefined;
+      this.#fresh = undefined;
     }
   }
 
-  get sparePid(): number | undefined {
-    return this.#spare?.pid;
+  #takeBack(spare: Spare): void {
+    this.#serving.delete(spare);
+    const ready = this.#returned.length + (this.#fresh?.ready === true ? 1 : 0);
+    if (this.#closed || ready >= MAX_READY) spare.close();
+    else this.#returned.push(spare);
+  }
+
+  /** Pids of processes waiting for a job (not shim daemons, though their command lines say so). */
+  get waitingPids(): number[] {
+    return [...this.#returned.map((s) => s.pid), ...(this.#fresh ? [this.#fresh.pid] : [])];
+  }
+
+  /** Lets extra ready processes go once a burst is over; one stays ready. */
+  trim(now = Date.now()): void {
+    for (const spare of [...this.#returned]) {
+      const ready = this.#returned.length + (this.#fresh?.ready === true ? 1 : 0);
+      if (ready <= 1) break;
+      if (now - spare.readySince < EXTRA_READY_MS) continue;
+      this.#returned.splice(this.#returned.indexOf(spare), 1);
+      spare.close();
+    }
   }
 
   async launch(job: DaemonJob): Promise<LaunchedDaemon> {
-    const spare = this.#spare;
+    const returned = this.#returned.pop();
+    if (returned !== undefined) return (await this.#handOver(returned, job)) ?? this.launch(job);
+    const spare = this.#fresh;
     // A spare still booting is further along than a Node started now would be: wait for it.
-    if (spare !== undefined && (await spare.whenReady(ADOPT_TIMEOUT_MS)) && this.#spare === spare) {
-      this.#spare = undefined;
-      try {
-        const pid = await spare.adopt(job);
-        return { pid, abort: killDaemon(pid) };
-      } catch {
-        await spare.kill();
-      } finally {
-        this.replenish();
-      }
-    } else if (spare !== undefined && this.#spare === spare && hasExited(spare.pid)) {
+    if (spare !== undefined && (await spare.whenReady(ADOPT_TIMEOUT_MS)) && this.#fresh === spare) {
+      this.#fresh = undefined;
+      const launched = await this.#handOver(spare, job);
+      if (launched !== undefined) return launched;
+    } else if (spare !== undefined && this.#fresh === spare && hasExited(spare.pid)) {
       spare.close();
-      this.#spare = undefined;
+      this.#fresh = undefined;
       this.replenish();
     }
     return spawnDaemon.launch(job);
   }
 
+  /** The daemon's pid, or undefined (and the process killed) when it did not take the job. */
+  async #handOver(spare: Spare, job: DaemonJob): Promise<LaunchedDaemon | undefined> {
+    try {
+      const pid = await spare.adopt(job);
+      this.#serving.add(spare);
+      return { pid, abort: killDaemon(pid) };
+    } catch {
+      await spare.kill();
+      return undefined;
+    } finally {
+      this.replenish();
+    }
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
-    await this.#spare?.kill();
-    this.#spare = undefined;
+    const waiting = [...this.#returned.splice(0), ...(this.#fresh ? [this.#fresh] : [])];
+    this.#fresh = undefined;
+    await Promise.all(waiting.map((spare) => spare.kill()));
+    // Daemons serving carry on; they exit when done instead of coming back.
+    for (const spare of this.#serving) spare.close();
+    this.#serving.clear();
   }
 }

@@ -105,9 +105,10 @@ export async function runWarm(address: string): Promise<void> {
   await new Promise<void>((resolve) => {
     const timer = setInterval(
       () => {
+        spares.trim();
         if (active > 0) return;
         const idle = Date.now() - lastActivity;
-        const except = new Set([process.pid, spares.sparePid ?? 0]);
+        const except = new Set([process.pid, ...spares.waitingPids]);
         if (idle > idleLimit || (idle > linger && !ourShimsRunning(address, except))) {
           clearInterval(timer);
           resolve();
