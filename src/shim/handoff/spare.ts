@@ -92,7 +92,7 @@ export async function runSpare(): Promise<void> {
   const title = [process.execPath, ...process.execArgv, ...process.argv.slice(1)].join(' ');
   // Node makes process.stderr on first use (closing any socket asks for it): made now, on our
   // /dev/null, it is the same object before and after every job, not a pipe of the first job's log.
-  if (!process.stderr.writable) return;
+  Reflect.get(process, 'stderr');
   await settle();
   const footprint = processFootprint();
   const send = (message: string | SpareReply): void => {
