@@ -276,10 +276,7 @@ test('exits during repeated containerd kill -9 / restart arrive exactly once', a
           (ev) => ev.topic === '/tasks/delete' && ev.payload['container_id'] === x.id,
           60000,
         );
-        assert.equal(
-          deleted.payload['exit_status'],
-          expected.find((e) => e.id === x.id)?.status,
-        );
+        assert.equal(deleted.payload['exit_status'], expected.find((e) => e.id === x.id)?.status);
       } else {
         assert.equal(await h.taskStatus(x.id), 'STOPPED');
         const del = await h.ctr(['task', 'delete', x.id]);
