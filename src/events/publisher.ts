@@ -112,13 +112,22 @@ export class EventPublisher {
     this.#wake?.();
   }
 
-  /** Resolves once the queue is empty, or after `timeoutMs`. */
+  /**
+   * Resolves once the queue is empty, or after `timeoutMs`. Its timer is ref'd: on the way out
+   * it may be all that keeps the process alive while the sender waits out a backoff (whose
+   * timers are unref'd), and without it the process would end with the events undelivered.
+   */
   async flush(timeoutMs: number): Promise<void> {
     if (this.#queue.length === 0) return;
-    await Promise.race([
-      new Promise<void>((resolve) => this.#idle.push(resolve)),
-      sleep(timeoutMs),
-    ]);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        new Promise<void>((resolve) => this.#idle.push(resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   close(): void {

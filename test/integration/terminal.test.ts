@@ -91,7 +91,7 @@ describe('terminal: ours vs the reference shim', () => {
         ]);
         try {
           const seen = await interactiveShell(term);
-          const topics = await h.waitTopics(id, 4);
+          const topics = await h.waitLifecycle(rt, id, 4);
           return { ...seen, topics, exit: h.eventFor(id, '/tasks/exit')['exit_status'] };
         } finally {
           term.kill();
@@ -104,7 +104,7 @@ describe('terminal: ours vs the reference shim', () => {
         resized: '30 100',
         resizedAgain: '13 57',
         code: 3,
-        topics: ['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete'],
+        topics: h.compared(['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete']),
         exit: 3,
       },
     );
@@ -121,7 +121,7 @@ describe('terminal: ours vs the reference shim', () => {
           await waitFor(() => h.eventsFor(id).some((e) => e.topic === '/tasks/exit'), 10000);
           const execExit = h.eventFor(id, '/tasks/exit', 'x')['exit_status'];
           await h.destroy(id);
-          return { ...seen, execExit, topics: await h.waitTopics(id, 7) };
+          return { ...seen, execExit, topics: await h.waitLifecycle(rt, id, 7) };
         } finally {
           term.kill();
         }
@@ -134,7 +134,7 @@ describe('terminal: ours vs the reference shim', () => {
         resizedAgain: '13 57',
         code: 3,
         execExit: 3,
-        topics: [
+        topics: h.compared([
           '/tasks/create',
           '/tasks/start',
           '/tasks/exec-added',
@@ -142,7 +142,7 @@ describe('terminal: ours vs the reference shim', () => {
           '/tasks/exit',
           '/tasks/exit',
           '/tasks/delete',
-        ],
+        ]),
       },
     );
   });
@@ -164,7 +164,7 @@ describe('terminal: ours vs the reference shim', () => {
           const lines = plain(term.output)
             .split('\n')
             .filter((l) => l !== '');
-          return { lines, code, topics: await h.waitTopics(id, 4) };
+          return { lines, code, topics: await h.waitLifecycle(rt, id, 4) };
         } finally {
           term.kill();
         }
@@ -172,7 +172,7 @@ describe('terminal: ours vs the reference shim', () => {
       {
         lines: ['/dev/pts/0', 'out', 'err', 'stdin-is-tty'],
         code: 4,
-        topics: ['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete'],
+        topics: h.compared(['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete']),
       },
     );
   });
@@ -325,7 +325,7 @@ describe('terminal: ours vs the reference shim', () => {
           seen,
           execExits,
           started,
-          topics: await h.waitTopics(id, 3 + 3 * cases.length + 1),
+          topics: await h.waitLifecycle(rt, id, 3 + 3 * cases.length + 1),
         };
       },
       {
@@ -336,13 +336,13 @@ describe('terminal: ours vs the reference shim', () => {
         ],
         execExits: [0, 5, 137],
         started: ['ok', 'five', 'killed'],
-        topics: [
+        topics: h.compared([
           '/tasks/create',
           '/tasks/start',
           ...cases.flatMap(() => ['/tasks/exec-added', '/tasks/exec-started', '/tasks/exit']),
           '/tasks/exit',
           '/tasks/delete',
-        ],
+        ]),
       },
     );
   });

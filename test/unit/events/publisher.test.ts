@@ -2,7 +2,9 @@
 // delivered; the queue is bounded by dropping the oldest non-exit events, never an exit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { EventPublisher, MAX_QUEUED_EVENTS } from '../../../src/events/publisher.js';
 import { Server } from '../../../src/ttrpc/index.js';
 import { containerd } from '../../../src/gen/events.js';
@@ -112,6 +114,46 @@ test('the newest non-exit events survive when the bound is reached', async () =>
     await rx.close();
   } finally {
     pub.close();
+    dir.remove();
+  }
+});
+
+// On its way out the daemon has nothing else keeping it alive: the flush alone must, through the
+// sender's backoff waits, until the queue is delivered (a process ending with pending promises
+// exits 13 with its events lost).
+test('flush keeps an otherwise idle process alive until its events are delivered', async () => {
+  const dir = tempDir();
+  const path = join(dir.path, 'c.sock.ttrpc');
+  const module = fileURLToPath(new URL('../../../src/events/publisher.js', import.meta.url));
+  const logModule = fileURLToPath(new URL('../../../src/base/log.js', import.meta.url));
+  const script = `
+    const { EventPublisher } = await import(${JSON.stringify(module)});
+    const { nullLogger } = await import(${JSON.stringify(logModule)});
+    const pub = new EventPublisher(${JSON.stringify(`unix://${path}`)}, 'default', nullLogger);
+    pub.publish('/tasks/exit', 'x', Buffer.from('last'));
+    process.stdout.write('queued\\n');
+    await pub.flush(60000);
+    process.stdout.write('flushed ' + String(pub.queued) + '\\n');
+    pub.close();`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  let rx: Awaited<ReturnType<typeof receiver>> | undefined;
+  try {
+    const code = await new Promise<number | null>((resolve) => {
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+        // containerd comes back only once the event has been queued and its first send failed.
+        if (out.includes('queued') && !rx) void receiver(path).then((r) => (rx = r));
+      });
+      child.on('exit', resolve);
+    });
+    assert.equal(code, 0, out);
+    assert.match(out, /flushed 0/);
+    assert.deepEqual(rx?.got, ['/tasks/exit:last']);
+  } finally {
+    await rx?.close();
     dir.remove();
   }
 });
