@@ -23,6 +23,7 @@ const COMMON = [
   'diff-create-exit', // init killed between create and start
   'checkpoint', // real CRIU where the test tools have it
   'stats-oom', // metrics, OOM of an init and of an exec, OOM watchers freed
+  'live-upgrade', // in-place re-exec: containers, stdio streams, exits, grouped daemons
 ];
 const SUITES = {
   1.7: [...COMMON, 'terminal'],
