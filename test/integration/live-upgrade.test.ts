@@ -412,7 +412,7 @@ test(
       assert.ok(commandLine(pid).includes(join(root, 'b', 'build')), 'B serves');
       // Lines keep coming under B, from every container and stream.
       await more(50);
-      for (const c of clients) c.child.stdin.end('after\n');
+      for (const c of clients) c.child.stdin.write('after\n');
       term.type('typed-after\r');
       for (const id of [...pipes, tty]) {
         const stop = await h.ctr([
@@ -427,6 +427,13 @@ test(
         ]);
         assert.equal(stop.exitCode, 0, stop.stderr);
         assert.equal(stop.stdout.trim(), 'stopped');
+      }
+      // Input written under B reaches the container; then the end of it (CloseIO).
+      for (const c of clients) {
+        await waitFor(() => c.seen.out.includes('\nin after\n'), 60000).catch((err: unknown) => {
+          throw new Error(`${String(err)}: stdin under B never arrived: ${c.seen.out.slice(-40)}`);
+        });
+        c.child.stdin.end();
       }
       for (const c of clients) {
         const r = await c.child;
