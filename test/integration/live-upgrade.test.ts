@@ -413,7 +413,6 @@ test(
       // Lines keep coming under B, from every container and stream.
       await more(50);
       for (const c of clients) c.child.stdin.write('after\n');
-      term.type('typed-after\r');
       for (const id of [...pipes, tty]) {
         const stop = await h.ctr([
           'task',
@@ -428,6 +427,8 @@ test(
         assert.equal(stop.exitCode, 0, stop.stderr);
         assert.equal(stop.stdout.trim(), 'stopped');
       }
+      // Only now (the terminal's init exits on its line, and would take its exec with it).
+      term.type('typed-after\r');
       // Input written under B reaches the container; then the end of it (CloseIO).
       for (const c of clients) {
         await waitFor(() => c.seen.out.includes('\nin after\n'), 60000).catch((err: unknown) => {
