@@ -23,6 +23,7 @@ const SUITES_RUN = [
   'checkpoint', // real CRIU where the test tools have it
   'stats-oom', // metrics, OOM of an init and of an exec, OOM watchers freed
   'containerd-restarts', // exits during containerd kill -9 / restart cycles
+  'live-upgrade', // in-place re-exec: containers, stdio streams, exits, grouped daemons
 ];
 const SUITES = { 1.7: SUITES_RUN, 2.1: SUITES_RUN };
 

@@ -94,11 +94,14 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** The daemon serving container `id` (not a transient start/delete invocation). */
-function daemonOf(id: string): number {
-  const pids = processesMatching(`-id ${id} -address ${h.cd.address}`).filter(
-    (pid) => !/ (start|delete)$/.test(commandLine(pid)),
-  );
+/**
+ * The daemon serving container `id` (not a transient start/delete invocation); a grouped daemon's
+ * command line names whichever of `group` started it.
+ */
+function daemonOf(id: string, group: string[] = [id]): number {
+  const pids = group
+    .flatMap((g) => processesMatching(`-id ${g} -address ${h.cd.address}`))
+    .filter((pid) => !/ (start|delete)$/.test(commandLine(pid)));
   assert.equal(pids.length, 1, `one daemon for ${id}: ${pids.join(',')}`);
   return pids[0] ?? 0;
 }
@@ -326,6 +329,153 @@ test(
     assert.deepEqual(
       exitsOf(c1, 'tty').map((e) => e['exit_status']),
       [5],
+    );
+  },
+);
+
+/** Numbered lines `<tag> N`: each number once and in order from 0, and how many there are. */
+function sequence(text: string, tag: string): number {
+  const seen = text
+    .split('\n')
+    .filter((l) => l.startsWith(`${tag} `))
+    .map((l) => Number(l.slice(tag.length + 1)));
+  const gap = seen.findIndex((n, i) => n !== i);
+  assert.equal(gap, -1, `${tag}: line ${String(gap)} is "${tag} ${String(seen[gap])}"`);
+  return seen.length;
+}
+
+/** How many `<tag> N` lines so far (for waiting; `sequence` checks them). */
+function count(text: string, tag: string): number {
+  return text.split('\n').filter((l) => l.startsWith(`${tag} `)).length;
+}
+
+// Writes numbered lines until /tmp/stop exists (touched by an exec), then echoes its input (to
+// its end; a terminal's first line).
+const STREAM = (tag: string, err: string, read = 'while read l; do echo "in $l"; done'): string =>
+  `i=0; while [ ! -f /tmp/stop ]; do echo "${tag} $i"; ${err} i=$((i+1)); sleep 0.002; done; ` +
+  `${read}; echo "end $i"`;
+
+test(
+  'pod grouping: output streams through the upgrade, each line once; stdin, a terminal, execs and exits after it',
+  TIMEOUT,
+  async (t) => {
+    install('a');
+    const group = ['--annotation', `io.containerd.tsshim.v2.group=${h.uid('ours', 'up-pod')}`];
+    const pipes = [h.uid('ours', 'up-s1'), h.uid('ours', 'up-s2')];
+    const tty = h.uid('ours', 'up-tty');
+    // Attached clients: stdout, stderr and stdin are containerd FIFOs read and written by ctr.
+    const clients = pipes.map((id) => {
+      const child = execa(
+        h.cd.ctrPath,
+        [
+          ...['--address', h.cd.address, '--namespace', h.cd.namespace, 'run', '--rm'],
+          ...[...group, '--runtime', RUNTIME, h.image, id],
+          ...['sh', '-c', `${STREAM('out', 'echo "err $i" >&2;')}; echo "end $i" >&2; exit 3`],
+        ],
+        { reject: false, stdin: 'pipe', buffer: false },
+      );
+      const seen = { out: '', err: '' };
+      child.stdout.on('data', (d: Buffer) => (seen.out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (seen.err += d.toString()));
+      return { id, child, seen };
+    });
+    // The terminal echoes nothing typed, so its output is the container's alone.
+    const term = ctrInTerminal(h.cd, [
+      ...['run', '--rm', '-t', ...group, '--runtime', RUNTIME, h.image, tty],
+      ...['sh', '-c', `stty -echo; ${STREAM('tty', '', 'read l; echo "in $l"')}; exit 4`],
+    ]);
+    const ttyText = (): string => plain(term.output);
+    try {
+      const more = async (n: number): Promise<void> => {
+        const base = clients.map((c) => [count(c.seen.out, 'out'), count(c.seen.err, 'err')]);
+        const baseTty = count(ttyText(), 'tty');
+        await waitFor(
+          () =>
+            clients.every(
+              (c, i) =>
+                count(c.seen.out, 'out') >= (base[i]?.[0] ?? 0) + n &&
+                count(c.seen.err, 'err') >= (base[i]?.[1] ?? 0) + n,
+            ) && count(ttyText(), 'tty') >= baseTty + n,
+          60000,
+        ).catch((err: unknown) => {
+          // Which stream stopped, and where.
+          const tails = clients.map((c) => `${c.seen.out.slice(-40)} | ${c.seen.err.slice(-40)}`);
+          throw new Error(`${String(err)}: ${tails.join('; ')}; tty: ${ttyText().slice(-40)}`);
+        });
+      };
+      await more(50);
+      const pid = daemonOf(tty, [...pipes, tty]);
+      for (const id of [...pipes, tty]) assert.equal(addressOf(id), addressOf(tty), 'one daemon');
+      for (const c of clients) c.child.stdin.write('before\n');
+      install('b');
+      assert.equal(await upgrade(pid), 'upgraded');
+      assert.ok(commandLine(pid).includes(join(root, 'b', 'build')), 'B serves');
+      // Lines keep coming under B, from every container and stream.
+      await more(50);
+      for (const c of clients) c.child.stdin.write('after\n');
+      for (const id of [...pipes, tty]) {
+        const stop = await h.ctr([
+          'task',
+          'exec',
+          '--exec-id',
+          'stop',
+          id,
+          'sh',
+          '-c',
+          'touch /tmp/stop; echo stopped',
+        ]);
+        assert.equal(stop.exitCode, 0, stop.stderr);
+        assert.equal(stop.stdout.trim(), 'stopped');
+      }
+      // Only now (the terminal's init exits on its line, and would take its exec with it).
+      term.type('typed-after\r');
+      // Input written under B reaches the container; then the end of it (CloseIO).
+      for (const c of clients) {
+        await waitFor(() => c.seen.out.includes('\nin after\n'), 60000).catch((err: unknown) => {
+          throw new Error(`${String(err)}: stdin under B never arrived: ${c.seen.out.slice(-40)}`);
+        });
+        c.child.stdin.end();
+      }
+      for (const c of clients) {
+        const r = await c.child;
+        assert.equal(r.exitCode, 3, c.seen.err.slice(-500));
+        const n = sequence(c.seen.out, 'out');
+        assert.equal(sequence(c.seen.err, 'err'), n, `${c.id}: as many stderr lines`);
+        const rest = c.seen.out.split('\n').filter((l) => !l.startsWith('out '));
+        assert.deepEqual(rest, ['in before', 'in after', `end ${String(n)}`, ''], c.id);
+        assert.ok(c.seen.err.endsWith(`end ${String(n)}\n`), c.id);
+      }
+      assert.equal(await term.exited, 4);
+      const n = sequence(ttyText(), 'tty');
+      assert.match(ttyText(), new RegExp(`\\nin typed-after\\nend ${String(n)}\\n`));
+      t.diagnostic(
+        `lines per stream: ${clients.map((c) => count(c.seen.out, 'out')).join(', ')}, tty ${String(n)}`,
+      );
+    } finally {
+      for (const c of clients) c.child.kill('SIGKILL');
+      term.kill();
+    }
+    for (const id of pipes) {
+      await h.waitEvent(id, '/tasks/delete');
+      assert.deepEqual(
+        exitsOf(id, id).map((e) => e['exit_status']),
+        [3],
+        id,
+      );
+      assert.deepEqual(
+        exitsOf(id, 'stop').map((e) => e['exit_status']),
+        [0],
+        id,
+      );
+    }
+    await h.waitEvent(tty, '/tasks/delete');
+    assert.deepEqual(
+      exitsOf(tty, tty).map((e) => e['exit_status']),
+      [4],
+    );
+    assert.deepEqual(
+      exitsOf(tty, 'stop').map((e) => e['exit_status']),
+      [0],
     );
   },
 );
