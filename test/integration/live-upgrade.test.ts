@@ -220,7 +220,7 @@ test(
     );
 
     install('b');
-    assert.equal(await upgrade(pid), 'upgraded');
+    assert.equal(await upgrade(pid), 'upgraded', logLines('upgrade refused').join('\n'));
     // The terminal's daemon gets the request over and over, through its exec: a request while the
     // new image boots must neither kill it nor start anything twice.
     let pester: NodeJS.Timeout | undefined;
@@ -231,7 +231,7 @@ test(
       return Promise.resolve();
     });
     clearInterval(pester);
-    assert.equal(outcome, 'upgraded');
+    assert.equal(outcome, 'upgraded', logLines('upgrade refused').join('\n'));
     // Later requests may have started more upgrades (B to B): let them end.
     await waitFor(
       () =>

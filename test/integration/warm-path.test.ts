@@ -331,54 +331,55 @@ const waitsAsSpare = (address: string, pid: number): boolean =>
   spareOf(address).includes(pid) && wchan(pid) === '__skb_wait_for_more_packets';
 
 test('a daemon done with its container takes the next one, with nothing of the first left', async () => {
-  // A running container keeps the warm process (and what it holds) through the test.
-  await runEcho(h.cd, h.image, h.uid('ours', 'reuse-first'), 'first');
-  await warmAndSpare(h.cd);
-  const keeper = h.uid('ours', 'reuse-keeper');
-  await runDetached(h.cd, h.image, keeper);
-  const { spare } = await warmAndSpare(h.cd);
-  const first = h.uid('ours', 'reuse-a');
-  assert.equal(await runDetached(h.cd, h.image, first), spare, 'the ready spare took the job');
-  // A new spare boots after the handoff: what a process looks like before any job.
-  await waitFor(() => spareOf(h.cd.address).some((pid) => pid !== spare), 30000);
-  const fresh = spareOf(h.cd.address).find((pid) => pid !== spare) ?? 0;
-  await waitFor(() => wchan(fresh) === '__skb_wait_for_more_packets', 30000);
-  await destroy(h.cd, first);
+  // A containerd of its own: its warm process holds no daemon that came back from another test.
+  const cd = await startContainerd();
+  try {
+    const image = await ensureBusyboxImage(cd);
+    // A running container keeps the warm process (and what it holds) through the test.
+    await runEcho(cd, image, 'reuse-first', 'first');
+    await warmAndSpare(cd);
+    await runDetached(cd, image, 'reuse-keeper');
+    const { spare } = await warmAndSpare(cd);
+    const before = fdKinds(spare);
+    assert.equal(await runDetached(cd, image, 'reuse-a'), spare, 'the ready spare took the job');
+    await destroy(cd, 'reuse-a');
 
-  // Back after Shutdown, with the fds of a fresh spare: no FIFO, log or socket of the job kept.
-  await waitFor(() => waitsAsSpare(h.cd.address, spare), 30000);
-  assert.deepEqual(fdKinds(spare), fdKinds(fresh));
-  assert.equal(readlinkSync(`/proc/${String(spare)}/cwd`), '/');
+    // Back after Shutdown with the fds it had before the job: no FIFO, log or socket of it kept.
+    await waitFor(() => waitsAsSpare(cd.address, spare), 30000);
+    assert.deepEqual(fdKinds(spare), before);
+    assert.equal(readlinkSync(`/proc/${String(spare)}/cwd`), '/');
 
-  // The next container gets it, and it serves that container as any daemon would.
-  const second = h.uid('ours', 'reuse-b');
-  assert.equal(await runDetached(h.cd, h.image, second), spare, 'the returned daemon took the job');
-  assert.match(commandLine(spare), new RegExp(`-id ${second} `));
-  assert.match(readlinkSync(`/proc/${String(spare)}/cwd`), new RegExp(`/${second}$`));
-  const exec = await h.cd.ctr(['task', 'exec', '--exec-id', 'e', second, 'sh', '-c', 'exit 7'], {
-    reject: false,
-  });
-  assert.equal(exec.exitCode, 7);
-  const out = await h.cd.ctr(['task', 'exec', '--exec-id', 'o', second, 'echo', 'second']);
-  assert.equal(out.stdout.trim(), 'second');
-  // SIGUSR1 reports this job's load: no handler or log of the first job is left (one would run
-  // first, registered first, and report that job's 0 containers).
-  const logFrom = h.cd.log().length;
-  process.kill(spare, 'SIGUSR1');
-  const reports = (): string[] =>
-    h.cd
-      .log()
-      .slice(logFrom)
-      .split('\n')
-      .filter((l) => l.includes(`msg="${LOAD_MESSAGE}"`) && l.includes(` pid=${String(spare)}`));
-  await waitFor(() => reports().length > 0, 30000);
-  assert.match(reports()[0] ?? '', / containers=1 /);
-  await destroy(h.cd, second);
+    // The next container gets it, and it serves that container as any daemon would.
+    assert.equal(await runDetached(cd, image, 'reuse-b'), spare, 'the returned daemon took it');
+    assert.match(commandLine(spare), / -id reuse-b /);
+    assert.match(readlinkSync(`/proc/${String(spare)}/cwd`), /\/reuse-b$/);
+    const exec = await cd.ctr(['task', 'exec', '--exec-id', 'e', 'reuse-b', 'sh', '-c', 'exit 7'], {
+      reject: false,
+    });
+    assert.equal(exec.exitCode, 7);
+    const out = await cd.ctr(['task', 'exec', '--exec-id', 'o', 'reuse-b', 'echo', 'second']);
+    assert.equal(out.stdout.trim(), 'second');
+    // SIGUSR1 reports this job's load: no handler or log of the first job is left (one would run
+    // first, registered first, and report that job's 0 containers).
+    const logFrom = cd.log().length;
+    process.kill(spare, 'SIGUSR1');
+    const reports = (): string[] =>
+      cd
+        .log()
+        .slice(logFrom)
+        .split('\n')
+        .filter((l) => l.includes(`msg="${LOAD_MESSAGE}"`) && l.includes(` pid=${String(spare)}`));
+    await waitFor(() => reports().length > 0, 30000);
+    assert.match(reports()[0] ?? '', / containers=1 /);
+    await destroy(cd, 'reuse-b');
 
-  // Idle again, and SIGTERM stops it as it does a spare that never served.
-  await waitFor(() => waitsAsSpare(h.cd.address, spare), 30000);
-  process.kill(spare, 'SIGTERM');
-  await waitFor(() => !isAlive(spare), 10000);
-  await runEcho(h.cd, h.image, h.uid('ours', 'reuse-after'), 'after');
-  await destroy(h.cd, keeper);
+    // Idle again, and SIGTERM stops it as it does a spare that never served.
+    await waitFor(() => waitsAsSpare(cd.address, spare), 30000);
+    process.kill(spare, 'SIGTERM');
+    await waitFor(() => !isAlive(spare), 10000);
+    await runEcho(cd, image, 'reuse-after', 'after');
+    await destroy(cd, 'reuse-keeper');
+  } finally {
+    await cd.stop();
+  }
 });
