@@ -132,9 +132,9 @@ export async function containerWithRootfs(
     RUNTIMES[rt],
     h.image,
     id,
-    // ctr 1.x reads a later `-c` as its own flag unless `--` ends them; ctr 2.x passes a `--` on
-    // to the process as its first argument.
-    ...(h.cd.version === '2.1' ? [] : ['--']),
+    // ctr 1.6 reads a later `-c` as its own flag unless `--` ends them; ctr 1.7 and 2.x pass a
+    // `--` on to the process as its first argument.
+    ...(h.cd.version === '1.6' ? ['--'] : []),
     ...args,
   ]);
   assert.equal(made.exitCode, 0, made.stderr);

@@ -139,7 +139,7 @@ describe('stdio URIs: ours vs the reference shim', () => {
           'echo out1; echo err1 >&2; seq 1 2000',
         ]);
         const rec = loggerRecord(id);
-        const topics = await h.waitTopics(id, 4);
+        const topics = await h.waitLifecycle(rt, id, 4);
         // Delete waited for the logger: it flushed and exited before `ctr run --rm` returned.
         const aliveAfterDelete = isAlive(rec.pid);
         await h.assertClean();
@@ -170,7 +170,7 @@ describe('stdio URIs: ours vs the reference shim', () => {
         done: true,
         aliveAfterDelete: false,
         exitStatus: 0,
-        topics: FULL_LIFECYCLE,
+        topics: h.compared(FULL_LIFECYCLE),
       },
     );
   });
