@@ -198,9 +198,13 @@ export class SparePool implements DaemonLauncher {
 
   #takeBack(spare: Spare): void {
     this.#serving.delete(spare);
-    const ready = this.#returned.length + (this.#fresh?.ready === true ? 1 : 0);
-    if (this.#closed || ready >= MAX_READY) spare.close();
+    if (this.#closed || this.#readyCount >= MAX_READY) spare.close();
     else this.#returned.push(spare);
+  }
+
+  /** Processes ready for a job now: returned daemons and a booted fresh spare. */
+  get #readyCount(): number {
+    return this.#returned.length + (this.#fresh?.ready === true ? 1 : 0);
   }
 
   /** Pids of processes waiting for a job (not shim daemons, though their command lines say so). */
@@ -211,8 +215,7 @@ export class SparePool implements DaemonLauncher {
   /** Lets extra ready processes go once a burst is over; one stays ready. */
   trim(now = Date.now()): void {
     for (const spare of [...this.#returned]) {
-      const ready = this.#returned.length + (this.#fresh?.ready === true ? 1 : 0);
-      if (ready <= 1) break;
+      if (this.#readyCount <= 1) break;
       if (now - spare.readySince < EXTRA_READY_MS) continue;
       this.#returned.splice(this.#returned.indexOf(spare), 1);
       spare.close();
