@@ -93,21 +93,22 @@ export class Harness {
   }
 
   /**
-   * Whether /tasks/delete is compared: not on 2.x, where the reference sometimes exits before its
-   * /tasks/delete reaches containerd (its publisher drops what it has not sent on shutdown).
+   * Whether /tasks/delete is compared: only on 1.6. On 1.7 and 2.x the reference sometimes exits
+   * before its /tasks/delete reaches containerd (its publisher drops what it has not sent on
+   * shutdown; seen on 1.7.29 and 2.1.5). Ours must deliver it on every version.
    */
   get deleteCompared(): boolean {
-    return !this.cd.version.startsWith('2.');
+    return this.cd.version.startsWith('1.6');
   }
 
-  /** `topics` as this version compares them (without /tasks/delete on 2.x). */
+  /** `topics` as this version compares them (without /tasks/delete after 1.6). */
   compared(topics: string[]): string[] {
     return this.deleteCompared ? topics : topics.filter((t) => t !== '/tasks/delete');
   }
 
   /**
    * The topics of `id` once all `count` of them (its one /tasks/delete included) have arrived, as
-   * compared on this version. On 2.x the reference's /tasks/delete is not waited for; ours must
+   * compared on this version. After 1.6 the reference's /tasks/delete is not waited for; ours must
    * still deliver it (required here), then it is left out of the list for both.
    */
   async waitLifecycle(rt: RuntimeName, id: string, count: number): Promise<string[]> {

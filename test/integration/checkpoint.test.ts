@@ -88,13 +88,9 @@ async function taskPid(id: string): Promise<number> {
   return Number(line?.trim().split(/\s+/)[1]);
 }
 
-/**
- * On 2.x the reference shim sometimes exits before its /tasks/delete reaches containerd (seen on
- * 2.1.5: a restored task's events end at /tasks/exit); ours always sends it. There /tasks/delete
- * is left out of what is compared.
- */
+/** Whether an event line is compared on this version (see Harness.deleteCompared). */
 function compared(topic: string): boolean {
-  return h.cd.version.startsWith('1.') || !topic.startsWith('/tasks/delete');
+  return h.deleteCompared || !topic.startsWith('/tasks/delete');
 }
 
 /** Topics of one container with the payload fields that matter, paths normalised. */

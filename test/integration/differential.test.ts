@@ -78,7 +78,7 @@ describe('differential: ours vs the reference shim', () => {
         const del = await ctr(['task', 'delete', id]);
         await ctr(['container', 'delete', id]);
         const topics = await h.waitLifecycle(rt, id, 7);
-        // Ours always delivers its /tasks/delete; the reference's is compared only before 2.x.
+        // Ours always delivers its /tasks/delete; the reference's is compared only on 1.6.
         const deleteStatus =
           rt === 'ours' || h.deleteCompared
             ? h.eventFor(id, '/tasks/delete')['exit_status']

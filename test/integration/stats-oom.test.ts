@@ -71,12 +71,11 @@ async function differentialBut<T>(
 }
 
 /**
- * On 2.x the reference sometimes exits before its /tasks/delete reaches containerd (see the
- * README); ours always sends it. The reference is not waited for there.
+ * The topics of `id` once its `count` events are in: all of them for ours; for the reference, those
+ * this version compares (its /tasks/delete may never come after 1.6, see Harness.deleteCompared).
  */
-const deleteMayBeMissing = (rt: RuntimeName): boolean =>
-  rt === 'reference' && !h.cd.version.startsWith('1.');
-const withoutDelete = (topics: string[]): string[] => topics.filter((t) => t !== '/tasks/delete');
+const topicsOf = (rt: RuntimeName, id: string, count: number): Promise<string[]> =>
+  rt === 'ours' ? h.waitTopics(id, count) : h.waitLifecycle(rt, id, count);
 
 describe('stats and OOM: ours vs the reference shim', () => {
   test('ctr task metrics: same fields, sane values', async () => {
@@ -162,7 +161,7 @@ describe('stats and OOM: ours vs the reference shim', () => {
       async (rt) => {
         const id = uid(rt, 'oom');
         const r = await h.run(rt, id, HOG, ['--memory-limit', OOM_LIMIT]);
-        const topics = await h.waitTopics(id, deleteMayBeMissing(rt) ? 4 : 5);
+        const topics = await topicsOf(rt, id, 5);
         return {
           code: r.exitCode,
           topics,
@@ -179,9 +178,9 @@ describe('stats and OOM: ours vs the reference shim', () => {
         deleteStatus: 137,
       },
       {
-        // 2.x: the reference's /tasks/delete may never come.
-        normalize: (v, o) =>
-          v.startsWith('1.') ? o : { ...o, topics: withoutDelete(o.topics), deleteStatus: 'n/a' },
+        // After 1.6 the reference's /tasks/delete may never come.
+        normalize: (_v, o) =>
+          h.deleteCompared ? o : { ...o, topics: h.compared(o.topics), deleteStatus: 'n/a' },
       },
     );
   });
@@ -202,7 +201,7 @@ describe('stats and OOM: ours vs the reference shim', () => {
           status,
           oomKills,
           execExit: h.eventFor(id, '/tasks/exit', 'hog')['exit_status'],
-          topics: await h.waitTopics(id, deleteMayBeMissing(rt) ? 7 : 8),
+          topics: await topicsOf(rt, id, 8),
         };
       },
       {
@@ -246,7 +245,7 @@ describe('stats and OOM: ours vs the reference shim', () => {
           return {
             ...o,
             afterExec: startThenOom(o.afterExec),
-            topics: v.startsWith('1.') ? topics : withoutDelete(topics),
+            topics: h.compared(topics),
           };
         },
       },
@@ -263,7 +262,7 @@ describe('stats and OOM: ours vs the reference shim', () => {
         const oomOnce = async (n: number): Promise<{ code: number; ooms: number }> => {
           const id = `${sandbox}-c${n}`;
           const r = await h.run(rt, id, HOG, [...group, '--memory-limit', OOM_LIMIT]);
-          await h.waitTopics(id, 5);
+          await topicsOf(rt, id, 5);
           return {
             code: r.exitCode,
             ooms: h.topicsFor(id).filter((t) => t === '/tasks/oom').length,
