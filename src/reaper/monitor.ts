@@ -174,6 +174,7 @@ export function spawnDetached(opts: {
   env: string[];
   cwd?: string;
   fds: number[];
+  nice?: number;
 }): number {
   return native.spawnDetached(opts);
 }
