@@ -4,7 +4,6 @@
 #include "util.h"
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -16,10 +15,9 @@ static void CloseRange(int from, int to) {
     for (int fd = from; fd <= to && fd < 4096; fd++) close(fd);
 }
 
-// spawnDetached({file, argv, env, cwd?, fds, nice?}): pid of a grandchild leading a new session,
-// whose parent is init (the intermediate child exits at once and is reaped here). Child fd i =
-// fds[i] (-1: /dev/null), nothing else inherited, signals reset, niceness `nice` if given (set
-// before exec, so every thread it starts has it). Throws the exec error if exec failed.
+// spawnDetached({file, argv, env, cwd?, fds}): pid of a grandchild leading a new session, whose
+// parent is init (the intermediate child exits at once and is reaped here). Child fd i = fds[i] (-1:
+// /dev/null), nothing else inherited, signals reset. Throws the exec error if exec failed.
 static Napi::Value SpawnDetached(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) return ThrowType(env, "spawnDetached: options object expected");
@@ -31,8 +29,6 @@ static Napi::Value SpawnDetached(const Napi::CallbackInfo& info) {
   std::vector<int> fds;
   Napi::Array a = o.Get("fds").As<Napi::Array>();
   for (uint32_t i = 0; i < a.Length(); i++) fds.push_back(a.Get(i).ToNumber().Int32Value());
-  bool setNice = o.Has("nice") && o.Get("nice").IsNumber();
-  int nice = setNice ? o.Get("nice").ToNumber().Int32Value() : 0;
 
   // Everything is prepared before fork: after it, only async-signal-safe calls.
   int base = static_cast<int>(fds.size()) + 3;
@@ -82,7 +78,6 @@ static Napi::Value SpawnDetached(const Napi::CallbackInfo& info) {
       sigset_t none;
       sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, nullptr);
-      if (setNice) (void)setpriority(PRIO_PROCESS, 0, nice);
       if (cwd.empty() || chdir(cwd.c_str()) == 0) execve(file.c_str(), cargv.data(), cenv.data());
       int err = errno;
       (void)!write(errFd, &err, sizeof(err));

@@ -59,8 +59,7 @@ export interface NativeBinding {
 
   // Handing work between shim processes (native/src/handoff.cc).
   /** Like spawn, but the child runs in a new session with init as its parent. */
-  /** `nice`: the child's niceness, set before its exec (so its threads have it too). */
-  spawnDetached(opts: Omit<SpawnOptions, 'setsid' | 'setpgid'> & { nice?: number }): number;
+  spawnDetached(opts: Omit<SpawnOptions, 'setsid' | 'setpgid'>): number;
   peerCred(fd: number): PeerCred;
   /** A close-on-exec duplicate of `fd`. */
   dupFd(fd: number): number;

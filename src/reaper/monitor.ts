@@ -174,7 +174,6 @@ export function spawnDetached(opts: {
   env: string[];
   cwd?: string;
   fds: number[];
-  nice?: number;
 }): number {
   return native.spawnDetached(opts);
 }

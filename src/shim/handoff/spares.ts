@@ -7,7 +7,6 @@ import { native, type FdWatcher, POLL_READABLE } from '../../native/index.js';
 import { Deferred, sleep, withTimeout } from '../../base/deferred.js';
 import { spawnDetached } from '../../reaper/index.js';
 import { nodeCommand } from '../node-command.js';
-import { ownNiceness, setThreadsNiceness, SPARE_BOOT_NICE } from './priority.js';
 import {
   spawnDaemon,
   type DaemonJob,
@@ -55,17 +54,11 @@ class Spare {
   #pending: ((message: Buffer | undefined) => void) | undefined;
   /** Settles when the spare is first ready or gone, for every waiter. */
   readonly #settled = new Deferred<void>();
-  /** Whether it still runs at its boot priority (see priority.ts). */
-  #lowered: boolean;
 
-  /**
-   * `owner` hears when the daemon it became is done and ready again, and when it is gone.
-   * `bootNice`: the niceness it boots with, raised by `promote` before it serves.
-   */
+  /** `owner` hears when the daemon it became is done and ready again, and when it is gone. */
   constructor(
     args: string[],
     env: string[],
-    bootNice: number | undefined,
     private readonly owner: { returned(spare: Spare): void; gone(spare: Spare): void },
   ) {
     const [mine, theirs] = native.seqpacketPair();
@@ -73,21 +66,13 @@ class Spare {
       const argv = nodeCommand(args);
       const fds = [-1, -1, -1];
       fds[SPARE_CHANNEL_FD] = theirs;
-      const file = argv[0] ?? process.execPath;
-      this.pid = spawnDetached({
-        file,
-        argv,
-        env,
-        fds,
-        ...(bootNice === undefined ? {} : { nice: bootNice }),
-      });
+      this.pid = spawnDetached({ file: argv[0] ?? process.execPath, argv, env, fds });
     } catch (err) {
       native.closeFd(mine);
       throw err;
     } finally {
       native.closeFd(theirs);
     }
-    this.#lowered = bootNice !== undefined;
     this.#channel = mine;
     native.setNonBlocking(mine, true);
     this.#watcher = new native.FdWatcher(mine, () => {
@@ -128,15 +113,6 @@ class Spare {
     this.#pending?.(message.data);
   }
 
-  /**
-   * Raises it to the warm process's priority (a start waits for it, or it is about to serve).
-   * False if that was refused: it must not serve at its boot priority.
-   */
-  promote(): boolean {
-    if (this.#lowered && setThreadsNiceness(this.pid, ownNiceness())) this.#lowered = false;
-    return !this.#lowered;
-  }
-
   /** Resolves once booted (true), or false if it died or took longer than `ms`. */
   async whenReady(ms: number): Promise<boolean> {
     if (this.#state === 'booting') await withTimeout(this.#settled.promise, ms);
@@ -145,8 +121,6 @@ class Spare {
 
   /** Hands the job over; resolves with the daemon's pid. The channel stays for its return. */
   async adopt(job: DaemonJob): Promise<number> {
-    if (!this.promote())
-      throw new Error(`spare ${String(this.pid)}: its priority cannot be raised`);
     this.#state = 'adopting';
     const payload: SpareJob = { flags: job.flags, env: job.env, bundle: job.bundle };
     const answer = new Promise<Buffer | undefined>((resolve) => (this.#pending = resolve));
@@ -196,8 +170,6 @@ export class SparePool implements DaemonLauncher {
   /** Daemons that came from this pool and may come back. */
   readonly #serving = new Set<Spare>();
   #closed = false;
-  /** Niceness of a fresh spare's boot; none once raising one was refused (no CAP_SYS_NICE). */
-  #bootNice: number | undefined = Math.max(SPARE_BOOT_NICE, ownNiceness());
 
   /** `args`: the spare's command line (containerd's address, the spare action). */
   constructor(
@@ -209,7 +181,7 @@ export class SparePool implements DaemonLauncher {
   replenish(): void {
     if (this.#closed || this.#fresh !== undefined || this.#returned.length > 0) return;
     try {
-      this.#fresh = new Spare(this.args, this.env, this.#bootNice, {
+      this.#fresh = new Spare(this.args, this.env, {
         returned: (spare) => {
           this.#takeBack(spare);
         },
@@ -254,9 +226,7 @@ export class SparePool implements DaemonLauncher {
     const returned = this.#returned.pop();
     if (returned !== undefined) return (await this.#handOver(returned, job)) ?? this.launch(job);
     const spare = this.#fresh;
-    // A spare still booting is further along than a Node started now would be: wait for it, at
-    // full priority from now on.
-    spare?.promote();
+    // A spare still booting is further along than a Node started now would be: wait for it.
     if (spare !== undefined && (await spare.whenReady(ADOPT_TIMEOUT_MS)) && this.#fresh === spare) {
       this.#fresh = undefined;
       const launched = await this.#handOver(spare, job);
@@ -272,7 +242,6 @@ export class SparePool implements DaemonLauncher {
   /** The daemon's pid, or undefined (and the process killed) when it did not take the job. */
   async #handOver(spare: Spare, job: DaemonJob): Promise<LaunchedDaemon | undefined> {
     try {
-      if (!spare.promote()) this.#bootNice = undefined;
       const pid = await spare.adopt(job);
       this.#serving.add(spare);
       return { pid, abort: killDaemon(pid) };
