@@ -408,7 +408,7 @@ test(
       for (const id of [...pipes, tty]) assert.equal(addressOf(id), addressOf(tty), 'one daemon');
       for (const c of clients) c.child.stdin.write('before\n');
       install('b');
-      assert.equal(await upgrade(pid), 'upgraded');
+      assert.equal(await upgrade(pid), 'upgraded', logLines('upgrade refused').join('\n'));
       assert.ok(commandLine(pid).includes(join(root, 'b', 'build')), 'B serves');
       // Lines keep coming under B, from every container and stream.
       await more(50);
@@ -540,7 +540,7 @@ test(
         assert.equal(r.exitCode, 0, r.stderr);
         assert.match(r.stdout, new RegExp(`^upgrade requested: pid ${String(pid)} `, 'm'));
       });
-      assert.equal(outcome, 'upgraded');
+      assert.equal(outcome, 'upgraded', logLines('upgrade refused').join('\n'));
       assert.equal(daemonOf(ids[0] ?? ''), pid);
       assert.ok(commandLine(pid).includes(join(root, 'c', 'build')));
       for (const id of ids) await h.waitStatus(id, 'STOPPED');
