@@ -3,7 +3,7 @@
 // or after a handoff, containerd restarted) still gives a working container with exactly one
 // daemon. Warm processes are never shared between containerd instances or builds, and their
 // socket refuses garbage and peers that are not root.
-import { test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import {
@@ -75,73 +75,85 @@ async function destroy(cd: Containerd, id: string): Promise<void> {
   await cd.ctr(['container', 'delete', id], { reject: false });
 }
 
-test('a spare becomes the next daemon, and start/delete need no Node start-up', async () => {
-  await runEcho(h.cd, h.image, h.uid('ours', 'warm-first'), 'first');
-  const { warm, spare } = await warmAndSpare(h.cd);
-  const id = h.uid('ours', 'warm-spare');
-  const daemon = await runDetached(h.cd, h.image, id);
-  assert.equal(daemon, spare, 'the ready spare took the job');
-  // It looks like any daemon: own session, init as parent, containerd's flags in its title.
-  const stat = readFileSync(`/proc/${String(daemon)}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  assert.equal(fields[1], '1', 'the daemon is a child of init');
-  assert.equal(fields[3], String(daemon), 'the daemon leads its own session');
-  await destroy(h.cd, id);
-  assert.deepEqual(warmOf(h.cd.address), [warm], 'the same warm process throughout');
-});
+// A warm process leaves soon after the last shim of ours (1 s in tests): a container of ours runs
+// throughout, so these tests never race that exit.
+describe('while a shim of ours runs', () => {
+  let keeper = '';
+  before(async () => {
+    keeper = h.uid('ours', 'warm-path-keeper');
+    await runDetached(h.cd, h.image, keeper);
+  });
+  after(async () => {
+    await destroy(h.cd, keeper);
+  });
 
-test('killed before a handoff: the next start runs cold and a new warm process follows', async () => {
-  const { warm, spare } = await warmAndSpare(h.cd);
-  process.kill(warm, 'SIGKILL');
-  process.kill(spare, 'SIGKILL');
-  await waitFor(() => !isAlive(warm) && !isAlive(spare), 10000);
-  await runEcho(h.cd, h.image, h.uid('ours', 'warm-killed'), 'cold again');
-  const next = await warmAndSpare(h.cd);
-  assert.notEqual(next.warm, warm);
-});
-
-test('a spare hung during the handoff is killed and the daemon starts cold', async () => {
-  const { spare } = await warmAndSpare(h.cd);
-  process.kill(spare, 'SIGSTOP');
-  try {
-    const id = h.uid('ours', 'warm-hung-spare');
+  test('a spare becomes the next daemon, and start/delete need no Node start-up', async () => {
+    const { warm, spare } = await warmAndSpare(h.cd);
+    const id = h.uid('ours', 'warm-spare');
     const daemon = await runDetached(h.cd, h.image, id);
-    assert.notEqual(daemon, spare);
-    await waitFor(() => !isAlive(spare), 10000);
+    assert.equal(daemon, spare, 'the ready spare took the job');
+    // It looks like any daemon: own session, init as parent, containerd's flags in its title.
+    const stat = readFileSync(`/proc/${String(daemon)}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    assert.equal(fields[1], '1', 'the daemon is a child of init');
+    assert.equal(fields[3], String(daemon), 'the daemon leads its own session');
     await destroy(h.cd, id);
-  } finally {
-    if (isAlive(spare)) process.kill(spare, 'SIGKILL');
-  }
-});
+    assert.deepEqual(warmOf(h.cd.address), [warm], 'the same warm process throughout');
+  });
 
-test('a hung warm process: the launcher starts the daemon itself, one daemon per container', async () => {
-  const { warm } = await warmAndSpare(h.cd);
-  process.kill(warm, 'SIGSTOP');
-  try {
-    const id = h.uid('ours', 'warm-hung');
-    await runDetached(h.cd, h.image, id);
-    await destroy(h.cd, id);
-  } finally {
+  test('killed before a handoff: the next start runs cold and a new warm process follows', async () => {
+    const { warm, spare } = await warmAndSpare(h.cd);
     process.kill(warm, 'SIGKILL');
-  }
-});
+    process.kill(spare, 'SIGKILL');
+    await waitFor(() => !isAlive(warm) && !isAlive(spare), 10000);
+    await runEcho(h.cd, h.image, h.uid('ours', 'warm-killed'), 'cold again');
+    const next = await warmAndSpare(h.cd);
+    assert.notEqual(next.warm, warm);
+  });
 
-test('killed after a handoff: the container it started is unaffected', async () => {
-  await runEcho(h.cd, h.image, h.uid('ours', 'warm-again'), 'warm again');
-  await warmAndSpare(h.cd);
-  const id = h.uid('ours', 'warm-after');
-  await runDetached(h.cd, h.image, id);
-  for (const pid of [...warmOf(h.cd.address), ...spareOf(h.cd.address)])
-    process.kill(pid, 'SIGKILL');
-  const exec = await h.cd.ctr(
-    ['task', 'exec', '--exec-id', 'e1', id, 'sh', '-c', 'echo hi; exit 3'],
-    {
-      reject: false,
-    },
-  );
-  assert.equal(exec.exitCode, 3);
-  assert.equal(exec.stdout.trim(), 'hi');
-  await destroy(h.cd, id);
+  test('a spare hung during the handoff is killed and the daemon starts cold', async () => {
+    const { spare } = await warmAndSpare(h.cd);
+    process.kill(spare, 'SIGSTOP');
+    try {
+      const id = h.uid('ours', 'warm-hung-spare');
+      const daemon = await runDetached(h.cd, h.image, id);
+      assert.notEqual(daemon, spare);
+      await waitFor(() => !isAlive(spare), 10000);
+      await destroy(h.cd, id);
+    } finally {
+      if (isAlive(spare)) process.kill(spare, 'SIGKILL');
+    }
+  });
+
+  test('a hung warm process: the launcher starts the daemon itself, one daemon per container', async () => {
+    const { warm } = await warmAndSpare(h.cd);
+    process.kill(warm, 'SIGSTOP');
+    try {
+      const id = h.uid('ours', 'warm-hung');
+      await runDetached(h.cd, h.image, id);
+      await destroy(h.cd, id);
+    } finally {
+      process.kill(warm, 'SIGKILL');
+    }
+  });
+
+  test('killed after a handoff: the container it started is unaffected', async () => {
+    await runEcho(h.cd, h.image, h.uid('ours', 'warm-again'), 'warm again');
+    await warmAndSpare(h.cd);
+    const id = h.uid('ours', 'warm-after');
+    await runDetached(h.cd, h.image, id);
+    for (const pid of [...warmOf(h.cd.address), ...spareOf(h.cd.address)])
+      process.kill(pid, 'SIGKILL');
+    const exec = await h.cd.ctr(
+      ['task', 'exec', '--exec-id', 'e1', id, 'sh', '-c', 'echo hi; exit 3'],
+      {
+        reject: false,
+      },
+    );
+    assert.equal(exec.exitCode, 3);
+    assert.equal(exec.stdout.trim(), 'hi');
+    await destroy(h.cd, id);
+  });
 });
 
 test('containerd restarted while the warm process waits: it keeps serving', async () => {
@@ -336,8 +348,6 @@ test('a daemon done with its container takes the next one, with nothing of the f
   try {
     const image = await ensureBusyboxImage(cd);
     // A running container keeps the warm process (and what it holds) through the test.
-    await runEcho(cd, image, 'reuse-first', 'first');
-    await warmAndSpare(cd);
     await runDetached(cd, image, 'reuse-keeper');
     const { spare } = await warmAndSpare(cd);
     const before = fdKinds(spare);
