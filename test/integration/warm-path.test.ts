@@ -137,6 +137,23 @@ describe('while a shim of ours runs', () => {
     }
   });
 
+  test('starts faster than a spare boots: two are kept ready, then one again', async () => {
+    // A start brings a warm process up (a container that stays: no daemon comes back).
+    const ids = [h.uid('ours', 'burst-first')];
+    await runDetached(h.cd, h.image, ids[0] ?? '');
+    const ready = (): number[] =>
+      spareOf(h.cd.address).filter((pid) => wchan(pid) === '__skb_wait_for_more_packets');
+    await waitFor(() => warmOf(h.cd.address).length === 1 && ready().length === 1, 30000);
+    // Two at once: one takes the ready spare, the other finds none ready.
+    const burst = ['a', 'b'].map((n) => h.uid('ours', `burst-${n}`));
+    ids.push(...burst);
+    await Promise.all(burst.map((id) => runDetached(h.cd, h.image, id)));
+    await waitFor(() => ready().length === 2, 30000);
+    // 20 s after the last start that found none ready, the extra one goes.
+    await waitFor(() => spareOf(h.cd.address).length === 1, 40000);
+    for (const id of ids) await destroy(h.cd, id);
+  });
+
   test('killed after a handoff: the container it started is unaffected', async () => {
     await runEcho(h.cd, h.image, h.uid('ours', 'warm-again'), 'warm again');
     await warmAndSpare(h.cd);

@@ -59,7 +59,11 @@ class Spare {
   constructor(
     args: string[],
     env: string[],
-    private readonly owner: { returned(spare: Spare): void; gone(spare: Spare): void },
+    private readonly owner: {
+      booted(spare: Spare): void;
+      returned(spare: Spare): void;
+      gone(spare: Spare): void;
+    },
   ) {
     const [mine, theirs] = native.seqpacketPair();
     try {
@@ -108,6 +112,7 @@ class Spare {
       this.readySince = Date.now();
       this.#settled.resolve();
       if (returning) this.owner.returned(this);
+      else this.owner.booted(this);
       return;
     }
     this.#pending?.(message.data);
@@ -156,19 +161,25 @@ class Spare {
 const MAX_READY = 2;
 /** How long more than one ready process is kept after a burst. */
 const EXTRA_READY_MS = 20_000;
+/** Spares kept ready (or on their way) while starts come faster than one spare boots. */
+const BURST_SPARES = 2;
 
 /**
- * The warm process's ready processes: a freshly booted spare, and daemons of ours that finished
+ * The warm process's ready processes: freshly booted spares, and daemons of ours that finished
  * serving and came back clean (spare.ts). Reusing those takes the Node start-up off the path of
- * back-to-back containers; a fresh spare is booted only when none is ready or on its way.
+ * back-to-back containers. One process is kept ready; after a start found none ready (it had to
+ * wait for a boot, or start cold), two are, until EXTRA_READY_MS pass without that happening.
+ * Spares boot one at a time, so a boot never competes with another for the CPU a start needs.
  */
 export class SparePool implements DaemonLauncher {
-  /** A spare booting, or booted and not yet used. */
-  #fresh: Spare | undefined;
+  /** Spares booting or booted and not yet used (the oldest first). */
+  readonly #fresh: Spare[] = [];
   /** Daemons back from serving, ready for another job (the most recent last). */
   readonly #returned: Spare[] = [];
   /** Daemons that came from this pool and may come back. */
   readonly #serving = new Set<Spare>();
+  /** Until when BURST_SPARES are kept rather than one. */
+  #burstUntil = 0;
   #closed = false;
 
   /** `args`: the spare's command line (containerd's address, the spare action). */
@@ -177,22 +188,43 @@ export class SparePool implements DaemonLauncher {
     private readonly env: string[],
   ) {}
 
-  /** Starts a spare unless one is ready or booting; a failure just means cold starts for now. */
+  /** How many processes to keep ready now. */
+  #target(now = Date.now()): number {
+    return now < this.#burstUntil ? BURST_SPARES : 1;
+  }
+
+  /**
+   * Boots a spare when fewer than wanted are ready or on their way, and none is booting; a
+   * failure just means cold starts for now.
+   */
   replenish(): void {
-    if (this.#closed || this.#fresh !== undefined || this.#returned.length > 0) return;
+    if (this.#closed || this.#fresh.some((spare) => !spare.ready)) return;
+    if (this.#fresh.length + this.#returned.length >= this.#target()) return;
     try {
-      this.#fresh = new Spare(this.args, this.env, {
-        returned: (spare) => {
-          this.#takeBack(spare);
-        },
-        gone: (spare) => {
-          this.#serving.delete(spare);
-          const at = this.#returned.indexOf(spare);
-          if (at >= 0) this.#returned.splice(at, 1);
-        },
-      });
+      this.#fresh.push(
+        new Spare(this.args, this.env, {
+          booted: () => {
+            this.replenish();
+          },
+          returned: (spare) => {
+            this.#takeBack(spare);
+          },
+          gone: (spare) => {
+            this.#serving.delete(spare);
+            this.#forget(spare);
+          },
+        }),
+      );
     } catch {
-      this.#fresh = undefined;
+      // no spare for now: starts run cold
+    }
+  }
+
+  /** Drops `spare` from the ready lists (it is gone, or taken). */
+  #forget(spare: Spare): void {
+    for (const list of [this.#fresh, this.#returned]) {
+      const at = list.indexOf(spare);
+      if (at >= 0) list.splice(at, 1);
     }
   }
 
@@ -202,22 +234,30 @@ export class SparePool implements DaemonLauncher {
     else this.#returned.push(spare);
   }
 
-  /** Processes ready for a job now: returned daemons and a booted fresh spare. */
+  /** Processes ready for a job now: returned daemons and booted fresh spares. */
   get #readyCount(): number {
-    return this.#returned.length + (this.#fresh?.ready === true ? 1 : 0);
+    return this.#returned.length + this.#fresh.filter((spare) => spare.ready).length;
   }
 
   /** Pids of processes waiting for a job (not shim daemons, though their command lines say so). */
   get waitingPids(): number[] {
-    return [...this.#returned.map((s) => s.pid), ...(this.#fresh ? [this.#fresh.pid] : [])];
+    return [...this.#returned, ...this.#fresh].map((spare) => spare.pid);
   }
 
   /** Lets extra ready processes go once a burst is over; one stays ready. */
   trim(now = Date.now()): void {
+    const target = this.#target(now);
     for (const spare of [...this.#returned]) {
-      if (this.#readyCount <= 1) break;
+      if (this.#readyCount <= target) break;
       if (now - spare.readySince < EXTRA_READY_MS) continue;
-      this.#returned.splice(this.#returned.indexOf(spare), 1);
+      this.#forget(spare);
+      spare.close();
+    }
+    // Fresh spares beyond the target, the newest first (a returned daemon has served: kept).
+    for (const spare of [...this.#fresh].reverse()) {
+      if (this.#readyCount <= target) break;
+      if (!spare.ready) continue;
+      this.#forget(spare);
       spare.close();
     }
   }
@@ -225,17 +265,27 @@ export class SparePool implements DaemonLauncher {
   async launch(job: DaemonJob): Promise<LaunchedDaemon> {
     const returned = this.#returned.pop();
     if (returned !== undefined) return (await this.#handOver(returned, job)) ?? this.launch(job);
-    const spare = this.#fresh;
-    // A spare still booting is further along than a Node started now would be: wait for it.
-    if (spare !== undefined && (await spare.whenReady(ADOPT_TIMEOUT_MS)) && this.#fresh === spare) {
-      this.#fresh = undefined;
+    let spare = this.#fresh.find((candidate) => candidate.ready);
+    if (spare === undefined) {
+      // Starts come faster than one spare boots: keep more ready for a while.
+      this.#burstUntil = Date.now() + EXTRA_READY_MS;
+      // A spare still booting is further along than a Node started now would be: wait for it.
+      spare = this.#fresh[0];
+      if (spare !== undefined && !(await spare.whenReady(ADOPT_TIMEOUT_MS))) {
+        if (hasExited(spare.pid)) {
+          spare.close();
+          this.#forget(spare);
+        }
+        spare = undefined;
+      }
+    }
+    // Another start may have taken it while this one waited.
+    if (spare !== undefined && this.#fresh.includes(spare)) {
+      this.#forget(spare);
       const launched = await this.#handOver(spare, job);
       if (launched !== undefined) return launched;
-    } else if (spare !== undefined && this.#fresh === spare && hasExited(spare.pid)) {
-      spare.close();
-      this.#fresh = undefined;
-      this.replenish();
     }
+    this.replenish();
     return spawnDaemon.launch(job);
   }
 
@@ -255,8 +305,7 @@ export class SparePool implements DaemonLauncher {
 
   async close(): Promise<void> {
     this.#closed = true;
-    const waiting = [...this.#returned.splice(0), ...(this.#fresh ? [this.#fresh] : [])];
-    this.#fresh = undefined;
+    const waiting = [...this.#returned.splice(0), ...this.#fresh.splice(0)];
     await Promise.all(waiting.map((spare) => spare.kill()));
     // Daemons serving carry on; they exit when done instead of coming back.
     for (const spare of this.#serving) spare.close();
