@@ -163,13 +163,19 @@ const MAX_READY = 2;
 const EXTRA_READY_MS = 20_000;
 /** Spares kept ready (or on their way) while starts come faster than one spare boots. */
 const BURST_SPARES = 2;
+/**
+ * A daemon back this recently means containers come and go: returning daemons (each ~1 s after
+ * its last container) are the supply, and a spare booted besides would be let go unused.
+ */
+const RECENT_RETURN_MS = 3000;
 
 /**
  * The warm process's ready processes: freshly booted spares, and daemons of ours that finished
  * serving and came back clean (spare.ts). Reusing those takes the Node start-up off the path of
  * back-to-back containers. One process is kept ready; after a start found none ready (it had to
- * wait for a boot, or start cold), two are, until EXTRA_READY_MS pass without that happening.
- * Spares boot one at a time, so a boot never competes with another for the CPU a start needs.
+ * wait for a boot, or start cold) while no daemon came back lately, two are, until
+ * EXTRA_READY_MS pass without that happening. Spares boot one at a time, so a boot never
+ * competes with another for the CPU a start needs.
  */
 export class SparePool implements DaemonLauncher {
   /** Spares booting or booted and not yet used (the oldest first). */
@@ -180,6 +186,8 @@ export class SparePool implements DaemonLauncher {
   readonly #serving = new Set<Spare>();
   /** Until when BURST_SPARES are kept rather than one. */
   #burstUntil = 0;
+  /** When a daemon last came back. */
+  #lastReturn = 0;
   #closed = false;
 
   /** `args`: the spare's command line (containerd's address, the spare action). */
@@ -230,6 +238,7 @@ export class SparePool implements DaemonLauncher {
 
   #takeBack(spare: Spare): void {
     this.#serving.delete(spare);
+    this.#lastReturn = Date.now();
     if (this.#closed || this.#readyCount >= MAX_READY) spare.close();
     else this.#returned.push(spare);
   }
@@ -267,8 +276,10 @@ export class SparePool implements DaemonLauncher {
     if (returned !== undefined) return (await this.#handOver(returned, job)) ?? this.launch(job);
     let spare = this.#fresh.find((candidate) => candidate.ready);
     if (spare === undefined) {
-      // Starts come faster than one spare boots: keep more ready for a while.
-      this.#burstUntil = Date.now() + EXTRA_READY_MS;
+      // Starts come faster than one spare boots: keep more ready for a while (unless daemons
+      // are coming back).
+      const now = Date.now();
+      if (now - this.#lastReturn > RECENT_RETURN_MS) this.#burstUntil = now + EXTRA_READY_MS;
       // A spare still booting is further along than a Node started now would be: wait for it.
       spare = this.#fresh[0];
       if (spare !== undefined && !(await spare.whenReady(ADOPT_TIMEOUT_MS))) {
