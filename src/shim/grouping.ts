@@ -11,6 +11,12 @@ export const DEFAULT_GROUPING: Grouping = 'pod';
 export const GROUPING_ANNOTATION = 'io.containerd.tsshim.v2.grouping';
 /** containerd's environment variable that sets the default for all containers. */
 export const GROUPING_ENV = 'TSSHIM_GROUPING';
+/**
+ * Set ('1') in a daemon's environment by `start` when other containers may join its group after
+ * its own (a namespace, or a group named by annotation): only such a daemon waits a while for
+ * them once its last container is gone.
+ */
+export const GROUPED_DAEMON_ENV = 'TSSHIM_GROUPED_DAEMON';
 /** Annotations naming a pod-like group: containers with the same value share one daemon. */
 export const GROUP_ANNOTATIONS = ['io.containerd.tsshim.v2.group', 'io.kubernetes.cri.sandbox-id'];
 

@@ -19,10 +19,11 @@ import { LISTEN_FD } from './daemon.js';
 import { native } from '../native/index.js';
 import { ExpectedContainers } from './expected.js';
 import { registerGroupService } from './group-service.js';
+import { GROUPED_DAEMON_ENV } from './grouping.js';
 import { RefusalLog, maxConnections, sameUserOnly } from './connection-policy.js';
 import { LoadReport } from './load-report.js';
 
-/** How long a daemon with no containers left waits for another before it exits. */
+/** How long a grouped daemon with no containers left waits for another before it exits. */
 const SHUTDOWN_GRACE_MS = 1000;
 /** How long pending events may delay the exit (the reference waits up to 5 s). */
 const FLUSH_TIMEOUT_MS = 5000;
@@ -187,10 +188,13 @@ export async function serve(
 
   // A grouped daemon's last container may be deleted while `start` routes the next one of the
   // group here: that container is announced (Group.Expect) and holds the daemon until its Create
-  // arrives. The grace covers announcements still on their way.
+  // arrives. The grace covers announcements still on their way. A daemon whose group is its one
+  // container has none to wait for: it leaves (or goes back to the warm process) at once; a
+  // `start` that meets it then is refused and binds a new daemon, as after any grace.
+  const grace = process.env[GROUPED_DAEMON_ENV] === '1' ? SHUTDOWN_GRACE_MS : 0;
   let endedBy: 'api' | 'signal';
   while ((endedBy = await shutdownRequested) === 'api') {
-    await sleep(SHUTDOWN_GRACE_MS);
+    await sleep(grace);
     if (service.containerCount === 0 && !service.creating && !expected.pending) break;
     shutdownRequested = new Promise((resolve) => (requestShutdown = resolve));
   }

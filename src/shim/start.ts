@@ -2,7 +2,7 @@
 // socket is bound and listening here, before the daemon exists, and lent to whoever becomes the
 // daemon (see daemon.ts), so containerd can connect the moment the address is printed.
 import { chmodSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { SHIM_BINARY_ENV } from './upgrade/state.js';
 import { sleep } from '../base/deferred.js';
 import { native } from '../native/index.js';
@@ -27,6 +27,7 @@ import {
   DEFAULT_GROUPING,
   GROUPING_ANNOTATION,
   GROUPING_ENV,
+  GROUPED_DAEMON_ENV,
   groupKey,
   parseGrouping,
 } from './grouping.js';
@@ -118,7 +119,11 @@ export async function startAction(
   let daemon: LaunchedDaemon | undefined;
   try {
     chmodSync(path, 0o600);
-    const env = ctx.binary === undefined ? ctx.env : withShimBinary(ctx.env, ctx.binary, bundle);
+    const env = daemonEnv(ctx.env, {
+      // A group keyed by this container's id gets no other container after it.
+      grouped: key !== flags.id,
+      ...(ctx.binary === undefined ? {} : { binary: resolve(bundle, ctx.binary) }),
+    });
     daemon = await ctx.daemons.launch({ flags: daemonFlags, env, bundle, listenFd: fd });
     writeAddress(bundle, address);
     if (options.shimCgroup !== '') joinShimCgroup(options.shimCgroup, daemon.pid);
@@ -133,10 +138,17 @@ export async function startAction(
   return formatStartOutput(address, input);
 }
 
-/** Records the installed executable for the daemon (an absolute path, as containerd ran it). */
-function withShimBinary(env: readonly string[], binary: string, cwd: string): string[] {
-  const path = isAbsolute(binary) ? binary : resolve(cwd, binary);
-  return [...env.filter((e) => !e.startsWith(`${SHIM_BINARY_ENV}=`)), `${SHIM_BINARY_ENV}=${path}`];
+/**
+ * containerd's environment for the daemon, with what `start` tells it: the installed executable
+ * (an absolute path, as containerd ran it) and whether its group may grow after its container.
+ */
+function daemonEnv(env: readonly string[], extra: { binary?: string; grouped: boolean }): string[] {
+  const ours = [SHIM_BINARY_ENV, GROUPED_DAEMON_ENV].map((name) => `${name}=`);
+  return [
+    ...env.filter((e) => !ours.some((prefix) => e.startsWith(prefix))),
+    ...(extra.binary === undefined ? [] : [`${SHIM_BINARY_ENV}=${extra.binary}`]),
+    ...(extra.grouped ? [`${GROUPED_DAEMON_ENV}=1`] : []),
+  ];
 }
 
 function envValue(env: readonly string[], name: string): string {

@@ -108,6 +108,26 @@ test('a container announced to a daemon whose last container ends keeps that dae
   assert.equal(await announceContainer(socket, late), 'exiting');
 });
 
+test('a container re-created under the id just deleted gets a daemon every time', async () => {
+  // A one-container daemon leaves (or goes back to the warm process) right after Shutdown: a
+  // `start` for the same id that still meets it is refused and binds a new daemon.
+  const id = h.uid('ours', 'same-id');
+  for (let round = 0; round < 5; round++) {
+    const r = await ctr(h.cd, 'default', [
+      'run',
+      '--rm',
+      '--runtime',
+      OURS,
+      h.image,
+      id,
+      'echo',
+      `round ${String(round)}`,
+    ]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.stdout.trim(), `round ${String(round)}`);
+  }
+});
+
 test('container grouping (runtime options) splits what a pod annotation would group', async () => {
   const dir = mkdtempSync('/tmp/tsshim-grouping-');
   try {
