@@ -164,8 +164,9 @@ const EXTRA_READY_MS = 20_000;
 /** Spares kept ready (or on their way) while starts come faster than one spare boots. */
 const BURST_SPARES = 2;
 /**
- * A daemon back this recently means containers come and go: returning daemons (each ~1 s after
- * its last container) are the supply, and a spare booted besides would be let go unused.
+ * A daemon back this recently means containers come and go: returning daemons (a one-container
+ * daemon right after its last container, a grouped one ~1 s after) are the supply, and a spare
+ * booted besides would be let go unused.
  */
 const RECENT_RETURN_MS = 3000;
 
