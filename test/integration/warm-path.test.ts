@@ -43,12 +43,15 @@ function wchan(pid: number): string {
   }
 }
 
+/** True while `pid` is blocked reading its channel: a spare (or returned daemon) waiting for a job. */
+const waitsForJob = (pid: number): boolean => wchan(pid) === '__skb_wait_for_more_packets';
+
 /** Waits for the warm process of `cd` and its ready spare; returns their pids. */
 async function warmAndSpare(cd: Containerd): Promise<{ warm: number; spare: number }> {
   await waitFor(() => warmOf(cd.address).length === 1 && spareOf(cd.address).length === 1, 30000);
   // A spare is ready once it has loaded the daemon and waits for a job on its channel.
   const spare = spareOf(cd.address)[0] ?? 0;
-  await waitFor(() => wchan(spare) === '__skb_wait_for_more_packets', 30000);
+  await waitFor(() => waitsForJob(spare), 30000);
   return { warm: warmOf(cd.address)[0] ?? 0, spare };
 }
 
@@ -141,8 +144,7 @@ describe('while a shim of ours runs', () => {
     // A start brings a warm process up (a container that stays: no daemon comes back).
     const ids = [h.uid('ours', 'burst-first')];
     await runDetached(h.cd, h.image, ids[0] ?? '');
-    const ready = (): number[] =>
-      spareOf(h.cd.address).filter((pid) => wchan(pid) === '__skb_wait_for_more_packets');
+    const ready = (): number[] => spareOf(h.cd.address).filter(waitsForJob);
     await waitFor(() => warmOf(h.cd.address).length === 1 && ready().length === 1, 30000);
     // Two at once: one takes the ready spare, the other finds none ready.
     const burst = ['a', 'b'].map((n) => h.uid('ours', `burst-${n}`));
@@ -357,7 +359,7 @@ function fdKinds(pid: number): string[] {
 
 /** True once `pid` waits for a job as a spare does (its title says spare again). */
 const waitsAsSpare = (address: string, pid: number): boolean =>
-  spareOf(address).includes(pid) && wchan(pid) === '__skb_wait_for_more_packets';
+  spareOf(address).includes(pid) && waitsForJob(pid);
 
 test('a daemon done with its container takes the next one, with nothing of the first left', async () => {
   // A containerd of its own: its warm process holds no daemon that came back from another test.
