@@ -14,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -29,6 +31,15 @@ extern char** environ;
 // launcher gives up on it and starts Node itself (a hung warm process must not hang containerd).
 #define WARM_ACK_MS 5000
 #define WARM_ANSWER_MS 60000
+// With no warm process, one launcher at a time starts Node (holding the cold lock, which its Node
+// hands to the warm process it starts, released once that one listens); the others wait for the
+// warm process this long at most, then start Node themselves. So a burst of cold requests (50
+// shims killed at once, then 50 deletes) boots Node about once, not once per request.
+#define COLD_WAIT_MS 3000
+#define COLD_POLL_MS 5
+// Where a Node started for one request finds the socket to the launcher, and the cold lock.
+#define RELAY_FD 3
+#define LOCK_FD 4
 
 // The package root, patched into installed copies by the build (see scripts/post-build.mjs), so a
 // copy of this executable anywhere on disk still finds the package. Fixed size, NUL-padded.
@@ -296,15 +307,25 @@ static const char* address_flag(int argc, char** argv) {
   return NULL;
 }
 
-static int connect_warm(const struct conf* c, const char* address) {
+static const char* warm_dir(const struct conf* c) {
   const char* dir = getenv("TSSHIM_WARM_DIR");
-  if (dir == NULL || dir[0] == '\0') dir = c->warm_dir;
+  return dir == NULL || dir[0] == '\0' ? c->warm_dir : dir;
+}
+
+// The warm socket's path, or with suffix ".lock" its cold lock's.
+static int warm_path(const struct conf* c, const char* address, const char* suffix, char* out,
+                     size_t size) {
+  const char* dir = warm_dir(c);
+  int n = snprintf(out, size, "%s/%016llx-%s%s", dir, (unsigned long long)fnv1a64(address),
+                   c->build_id, suffix);
+  return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+static int connect_warm(const struct conf* c, const char* address) {
   struct sockaddr_un sa;
   memset(&sa, 0, sizeof(sa));
   sa.sun_family = AF_UNIX;
-  int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%016llx-%s.sock", dir,
-                   (unsigned long long)fnv1a64(address), c->build_id);
-  if (n < 0 || n >= (int)sizeof(sa.sun_path)) return -1;
+  if (warm_path(c, address, ".sock", sa.sun_path, sizeof(sa.sun_path)) != 0) return -1;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   if (connect(fd, (struct sockaddr*)&sa, sizeof(sa)) != 0) {
@@ -312,6 +333,42 @@ static int connect_warm(const struct conf* c, const char* address) {
     return -1;
   }
   return fd;
+}
+
+// A connection to the warm process, or -1 with *lock set to the held cold lock (or -1 when the
+// wait ran out or no lock could be had: start Node anyway).
+static int connect_or_lock(const struct conf* c, const char* address, int* lock) {
+  *lock = -1;
+  char path[PATH_MAX];
+  int lfd = -1;
+  if (warm_path(c, address, ".lock", path, sizeof(path)) == 0) {
+    lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    // No warm process has run yet: the directory it would make (root-only; it checks the owner).
+    if (lfd < 0 && errno == ENOENT && mkdir(warm_dir(c), 0700) == 0)
+      lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  }
+  for (int waited = 0;; waited += COLD_POLL_MS) {
+    int fd = connect_warm(c, address);
+    if (fd >= 0 || lfd < 0) {
+      if (lfd >= 0) close(lfd);
+      return fd;
+    }
+    if (flock(lfd, LOCK_EX | LOCK_NB) == 0) {
+      // A warm process may have come up between the connect and the lock.
+      fd = connect_warm(c, address);
+      if (fd >= 0) {
+        close(lfd);
+        return fd;
+      }
+      *lock = lfd;
+      return -1;
+    }
+    if (waited >= COLD_WAIT_MS) {
+      close(lfd);
+      return -1;
+    }
+    usleep(COLD_POLL_MS * 1000);
+  }
 }
 
 // ---- starting Node ----
@@ -345,9 +402,10 @@ static void exec_direct(const struct conf* c, int argc, char** argv, struct stdi
   die("cannot execute node: %s", strerror(errno));
 }
 
-// Starts Node for this one request in its own session, with no stdio of ours and the socket's
-// other end as fd 3, and relays to it. It may stay on as the container's shim daemon.
-static int spawn_relay(const struct conf* c, int argc, char** argv) {
+// Starts Node for this one request in its own session, with no stdio of ours, the socket's other
+// end as RELAY_FD and the cold lock (if held) as LOCK_FD, and relays to it. It may stay on as the
+// container's shim daemon.
+static int spawn_relay(const struct conf* c, int argc, char** argv, int lock) {
   int sp[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0)
     die("socketpair: %s", strerror(errno));
@@ -356,18 +414,25 @@ static int spawn_relay(const struct conf* c, int argc, char** argv) {
   if (pid < 0) die("fork: %s", strerror(errno));
   if (pid == 0) {
     setsid();
+    // Above the targets first, so that placing one cannot clobber the other.
+    int relay_fd = fcntl(sp[1], F_DUPFD, 10);
+    int lock_fd = lock >= 0 ? fcntl(lock, F_DUPFD, 10) : -1;
     int nul = open("/dev/null", O_RDWR);
-    if (nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0) _exit(127);
-    if (sp[1] == 3) fcntl(3, F_SETFD, 0);
-    else if (dup2(sp[1], 3) < 0) _exit(127);
-    if (syscall(SYS_close_range, 4U, ~0U, 0U) != 0)
-      for (int fd = 4; fd < 1024; fd++) close(fd);
+    if (relay_fd < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0 ||
+        dup2(relay_fd, RELAY_FD) < 0 || (lock >= 0 && (lock_fd < 0 || dup2(lock_fd, LOCK_FD) < 0)))
+      _exit(127);
+    int first_closed = lock >= 0 ? LOCK_FD + 1 : RELAY_FD + 1;
+    if (syscall(SYS_close_range, (unsigned)first_closed, ~0U, 0U) != 0)
+      for (int fd = first_closed; fd < 1024; fd++) close(fd);
     setenv("TSSHIM_RELAY_FD", "3", 1);
+    if (lock >= 0) setenv("TSSHIM_COLD_LOCK_FD", "4", 1);
     exec_node(args);
     _exit(127);
   }
   free(args);
   close(sp[1]);
+  // The lock stays held by the child's copy.
+  if (lock >= 0) close(lock);
   return sp[0];
 }
 
@@ -391,8 +456,9 @@ int main(int argc, char** argv) {
 
   const char* warm = getenv("TSSHIM_WARM");
   const char* address = address_flag(argc, argv);
+  int lock = -1;
   if (address != NULL && !(warm != NULL && strcmp(warm, "0") == 0)) {
-    int fd = connect_warm(&c, address);
+    int fd = connect_or_lock(&c, address, &lock);
     if (fd >= 0) {
       enum relay_result r = relay(fd, &req, &in, WARM_ACK_MS, WARM_ANSWER_MS, &code);
       close(fd);
@@ -402,7 +468,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  int fd = spawn_relay(&c, argc, argv);
+  int fd = spawn_relay(&c, argc, argv, lock);
   enum relay_result r = relay(fd, &req, &in, -1, -1, &code);
   close(fd);
   if (r == RELAY_DONE) return code;

@@ -9,6 +9,7 @@ import { connect } from 'node:net';
 import {
   chmodSync,
   cpSync,
+  existsSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -24,7 +25,7 @@ import { REPO, startContainerd, type Containerd } from '../helpers/containerd.js
 import { ensureBusyboxImage } from '../helpers/image.js';
 import { commandLine, isAlive, processesMatching, waitFor } from '../helpers/leaks.js';
 import { encodeRequest } from '../../src/shim/handoff/wire.js';
-import { warmSocketPath } from '../../src/shim/handoff/warm-socket.js';
+import { coldLockPath, warmSocketPath } from '../../src/shim/handoff/warm-socket.js';
 import { LOAD_MESSAGE } from '../../src/shim/load-report.js';
 
 const h = useHarness();
@@ -340,6 +341,29 @@ test('the warm socket refuses garbage, oversize requests and non-root peers; not
     await runEcho(cd, image, 'refuse-after', 'served');
     await destroy(cd, keeper);
   } finally {
+    await cd.stop();
+    rmSync(warmDir, { recursive: true, force: true });
+  }
+});
+
+// With no warm process, a launcher waits for the one another launcher's Node brings up (the cold
+// lock). A holder that never lets go must only delay it: then it starts Node itself.
+test('a cold lock held by a hung process delays a start, never hangs it', async () => {
+  const warmDir = mkdtempSync('/tmp/tsshim-warm-');
+  const cd = await startContainerd({ env: { TSSHIM_WARM_DIR: warmDir } });
+  const lock = coldLockPath(cd.address, warmDir);
+  const holder = execa('flock', [lock, 'sleep', '600'], { reject: false });
+  try {
+    const image = await ensureBusyboxImage(cd);
+    await waitFor(() => existsSync(lock) && processesMatching(lock).length > 0, 10000);
+    assert.deepEqual(warmOf(cd.address), [], 'no warm process yet');
+    await runEcho(cd, image, 'lock-held', 'started anyway');
+    // The Node it started brought up the warm process, which serves the next one.
+    await waitFor(() => warmOf(cd.address).length === 1, 30000);
+    await runEcho(cd, image, 'lock-held-warm', 'served warm');
+  } finally {
+    holder.kill('SIGKILL');
+    await holder;
     await cd.stop();
     rmSync(warmDir, { recursive: true, force: true });
   }

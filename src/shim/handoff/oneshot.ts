@@ -1,8 +1,9 @@
 // A process the launcher started for one request (no warm process answered): it serves that
 // request over fd TSSHIM_RELAY_FD with the same command function as the warm process. When the
 // request is a `start` that needs a daemon, this process becomes the daemon itself, so a cold
-// start costs one Node start-up, not two. After a `start` it also starts the warm process for this
-// containerd if there is none, for the containers that follow.
+// start costs one Node start-up, not two. Once the request is accepted it also starts the warm
+// process for this containerd if there is none, for the requests that follow (and those waiting on
+// the cold lock meanwhile).
 import { connect, Socket } from 'node:net';
 import { native } from '../../native/index.js';
 import { Monitor, spawnDetached } from '../../reaper/index.js';
@@ -13,14 +14,14 @@ import type { DaemonLauncher } from '../daemon.js';
 import { serveRelay } from './relay.js';
 import { adoptEnvironment, showAsDaemon } from './spare.js';
 import { relayPolicy } from './warm.js';
-import { warmEnabled, warmSocketPath } from './warm-socket.js';
+import { COLD_LOCK_FD_ENV, warmEnabled, warmSocketPath, type ColdLock } from './warm-socket.js';
 
 interface SelfAdoption {
   flags: ShimFlags;
   listenFd: number;
 }
 
-export async function runRelayedOnce(fd: number): Promise<void> {
+export async function runRelayedOnce(fd: number, coldLock: ColdLock): Promise<void> {
   const socket = new Socket({ fd, readable: true, writable: true });
   socket.on('error', () => undefined);
   let adopted: SelfAdoption | undefined;
@@ -40,28 +41,31 @@ export async function runRelayedOnce(fd: number): Promise<void> {
   };
   const monitor = new Monitor();
   monitor.start({ subreaper: false });
-  let env: string[] = [];
-  let address = '';
-  const outcome = await serveRelay(
+  let warming: Promise<void> | undefined;
+  await serveRelay(
     socket,
     {
       refuse: (peer, request) => {
-        env = request.env;
+        let address = '';
         try {
           address = parseFlags(request.argv.slice(1)).address;
         } catch {
-          address = '';
+          // the command itself reports bad flags
         }
-        return relayPolicy(address).refuse(peer, request);
+        const refusal = relayPolicy(address).refuse(peer, request);
+        if (refusal === undefined && address !== '') {
+          warming = ensureWarm(address, request.env, coldLock);
+        }
+        return refusal;
       },
     },
     (inv) => runCommand(inv, { daemons: self, monitor }),
-  );
-  monitor.stop();
-  socket.destroy();
-  if (outcome?.kind === 'answer' && outcome.code === 0 && address !== '') {
-    await ensureWarm(address, env);
-  }
+  ).finally(() => {
+    monitor.stop();
+    socket.destroy();
+  });
+  await warming;
+  coldLock.release();
   if (adopted !== undefined) {
     showAsDaemon(adopted.flags);
     const { serve } = await import('../serve.js');
@@ -69,8 +73,11 @@ export async function runRelayedOnce(fd: number): Promise<void> {
   }
 }
 
-/** Starts the warm process for `address` unless one answers (a losing duplicate exits at once). */
-async function ensureWarm(address: string, env: string[]): Promise<void> {
+/**
+ * Starts the warm process for `address` unless one answers (a losing duplicate exits at once),
+ * handing it the cold lock, which it lets go once it listens.
+ */
+async function ensureWarm(address: string, env: string[], coldLock: ColdLock): Promise<void> {
   const vars = Object.fromEntries(
     env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
   );
@@ -89,7 +96,14 @@ async function ensureWarm(address: string, env: string[]): Promise<void> {
   if (alive) return;
   try {
     const argv = nodeCommand(['-address', address, 'warm']);
-    spawnDetached({ file: argv[0] ?? process.execPath, argv, env, cwd: '/', fds: [-1, -1, -1] });
+    const lock = coldLock.fd;
+    spawnDetached({
+      file: argv[0] ?? process.execPath,
+      argv,
+      env: lock === undefined ? env : [...env, `${COLD_LOCK_FD_ENV}=3`],
+      cwd: '/',
+      fds: lock === undefined ? [-1, -1, -1] : [-1, -1, -1, lock],
+    });
   } catch {
     // No warm process: later containers start cold, as this one did.
   }

@@ -12,11 +12,14 @@ import { bindUnlessLive, ensureSocketDir } from '../socket.js';
 import { serveRelay, type RelayPolicy } from './relay.js';
 import { SparePool } from './spares.js';
 import { TITLE_ROOM } from './spare.js';
-import { warmDir, warmSocketPath } from './warm-socket.js';
+import { coldLockPath, warmDir, warmSocketPath, type ColdLock } from './warm-socket.js';
 
 /** Bound on idleness, whatever runs (`TSSHIM_WARM_IDLE_SECONDS`). */
 const DEFAULT_IDLE_SECONDS = 300;
-/** Grace after the last request once no shim of ours runs (`TSSHIM_WARM_LINGER_SECONDS`). */
+/**
+ * Grace once no shim of ours runs (`TSSHIM_WARM_LINGER_SECONDS`), counted from the last request
+ * and from the first check that found none: containerd runs `delete` for shims that just died.
+ */
 const DEFAULT_LINGER_SECONDS = 10;
 const CHECK_INTERVAL_MS = 2000;
 
@@ -63,7 +66,15 @@ export function ourShimsRunning(address: string, except: ReadonlySet<number>): b
   return false;
 }
 
-export async function runWarm(address: string): Promise<void> {
+export async function runWarm(address: string, coldLock: ColdLock): Promise<void> {
+  try {
+    await serveWarm(address, coldLock);
+  } finally {
+    coldLock.release();
+  }
+}
+
+async function serveWarm(address: string, coldLock: ColdLock): Promise<void> {
   if (address === '') throw new Error('warm: -address is required');
   const dir = warmDir();
   ensureSocketDir(dir);
@@ -80,6 +91,7 @@ export async function runWarm(address: string): Promise<void> {
   const policy = relayPolicy(address);
   let active = 0;
   let lastActivity = Date.now();
+  let noShimsSince: number | undefined;
 
   // Half-open allowed: a peer that stops writing still gets its answer (or the refusal).
   const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
@@ -99,6 +111,8 @@ export async function runWarm(address: string): Promise<void> {
     server.once('error', reject);
     server.listen({ fd }, resolve);
   });
+  // Launchers waiting for a warm process find this one now.
+  coldLock.release();
 
   const idleLimit = secondsFromEnv('TSSHIM_WARM_IDLE_SECONDS', DEFAULT_IDLE_SECONDS);
   const linger = secondsFromEnv('TSSHIM_WARM_LINGER_SECONDS', DEFAULT_LINGER_SECONDS);
@@ -107,9 +121,15 @@ export async function runWarm(address: string): Promise<void> {
       () => {
         spares.trim();
         if (active > 0) return;
-        const idle = Date.now() - lastActivity;
+        const now = Date.now();
+        const idle = now - lastActivity;
         const except = new Set([process.pid, ...spares.waitingPids]);
-        if (idle > idleLimit || (idle > linger && !ourShimsRunning(address, except))) {
+        if (idle <= idleLimit && (idle <= linger || ourShimsRunning(address, except))) {
+          noShimsSince = undefined;
+          return;
+        }
+        noShimsSince ??= now;
+        if (idle > idleLimit || now - noShimsSince >= linger) {
           clearInterval(timer);
           resolve();
         }
@@ -123,10 +143,12 @@ export async function runWarm(address: string): Promise<void> {
       });
   });
   // Stop taking requests first: a launcher that finds no warm process starts Node itself.
-  try {
-    unlinkSync(path);
-  } catch {
-    // already replaced
+  for (const file of [path, coldLockPath(address, dir)]) {
+    try {
+      unlinkSync(file);
+    } catch {
+      // already replaced
+    }
   }
   await new Promise<void>((resolve) => {
     server.close(() => {
