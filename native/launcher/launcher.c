@@ -339,6 +339,8 @@ static int connect_warm(const struct conf* c, const char* address) {
 // wait ran out or no lock could be had: start Node anyway).
 static int connect_or_lock(const struct conf* c, const char* address, int* lock) {
   *lock = -1;
+  int fd = connect_warm(c, address);
+  if (fd >= 0) return fd;
   char path[PATH_MAX];
   int lfd = -1;
   if (warm_path(c, address, ".lock", path, sizeof(path)) == 0) {
@@ -347,10 +349,10 @@ static int connect_or_lock(const struct conf* c, const char* address, int* lock)
     if (lfd < 0 && errno == ENOENT && mkdir(warm_dir(c), 0700) == 0)
       lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   }
+  if (lfd < 0) return -1;
   for (int waited = 0;; waited += COLD_POLL_MS) {
-    int fd = connect_warm(c, address);
-    if (fd >= 0 || lfd < 0) {
-      if (lfd >= 0) close(lfd);
+    if (waited > 0 && (fd = connect_warm(c, address)) >= 0) {
+      close(lfd);
       return fd;
     }
     if (flock(lfd, LOCK_EX | LOCK_NB) == 0) {

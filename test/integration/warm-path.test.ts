@@ -352,7 +352,12 @@ test('a cold lock held by a hung process delays a start, never hangs it', async 
   const warmDir = mkdtempSync('/tmp/tsshim-warm-');
   const cd = await startContainerd({ env: { TSSHIM_WARM_DIR: warmDir } });
   const lock = coldLockPath(cd.address, warmDir);
-  const holder = execa('flock', [lock, 'sleep', '600'], { reject: false });
+  // Its own process group, no pipes: killing the group ends flock and the sleep that holds it.
+  const holder = execa('flock', [lock, 'sleep', '600'], {
+    reject: false,
+    stdio: 'ignore',
+    detached: true,
+  });
   try {
     const image = await ensureBusyboxImage(cd);
     await waitFor(() => existsSync(lock) && processesMatching(lock).length > 0, 10000);
@@ -362,7 +367,7 @@ test('a cold lock held by a hung process delays a start, never hangs it', async 
     await waitFor(() => warmOf(cd.address).length === 1, 30000);
     await runEcho(cd, image, 'lock-held-warm', 'served warm');
   } finally {
-    holder.kill('SIGKILL');
+    if (holder.pid !== undefined) process.kill(-holder.pid, 'SIGKILL');
     await holder;
     await cd.stop();
     rmSync(warmDir, { recursive: true, force: true });
