@@ -28,9 +28,18 @@ export function warmSocketPath(address: string, dir = warmDir(), buildId = BUILD
   return `${dir}/${fnv1a64(address)}-${buildId}.sock`;
 }
 
-/** The cold lock's file, next to the socket (the launcher computes it the same way). */
+/** The cold lock's file: the socket's name with `.lock` (the launcher computes it the same way). */
 export function coldLockPath(address: string, dir = warmDir(), buildId = BUILD_ID): string {
-  return `${dir}/${fnv1a64(address)}-${buildId}.lock`;
+  return warmSocketPath(address, dir, buildId).replace(/\.sock$/, '.lock');
+}
+
+export const COLD_LOCK_FD_ENV = 'TSSHIM_COLD_LOCK_FD';
+
+/** The cold lock handed to this process, taken out of the environment (not for our children). */
+export function takeColdLock(env: NodeJS.ProcessEnv = process.env): ColdLock {
+  const fd = Number.parseInt(env[COLD_LOCK_FD_ENV] ?? '', 10);
+  Reflect.deleteProperty(env, COLD_LOCK_FD_ENV);
+  return new ColdLock(Number.isInteger(fd) && fd > 2 ? fd : undefined);
 }
 
 /**
@@ -41,15 +50,6 @@ export function coldLockPath(address: string, dir = warmDir(), buildId = BUILD_I
  * saves Node start-ups: the warm process removes its file when it leaves, and two launchers that
  * both start Node because of it just start one warm process too many (the second leaves at once).
  */
-export const COLD_LOCK_FD_ENV = 'TSSHIM_COLD_LOCK_FD';
-
-/** The cold lock handed to this process, taken out of the environment (not for our children). */
-export function takeColdLock(env: NodeJS.ProcessEnv = process.env): ColdLock {
-  const fd = Number.parseInt(env[COLD_LOCK_FD_ENV] ?? '', 10);
-  Reflect.deleteProperty(env, COLD_LOCK_FD_ENV);
-  return new ColdLock(Number.isInteger(fd) && fd > 2 ? fd : undefined);
-}
-
 export class ColdLock {
   #fd: number | undefined;
 

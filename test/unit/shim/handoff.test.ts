@@ -7,7 +7,7 @@ import {
   encodeRequest,
   requestBodyLength,
 } from '../../../src/shim/handoff/wire.js';
-import { fnv1a64, warmSocketPath } from '../../../src/shim/handoff/warm-socket.js';
+import { coldLockPath, fnv1a64, warmSocketPath } from '../../../src/shim/handoff/warm-socket.js';
 import { relayPolicy } from '../../../src/shim/handoff/warm.js';
 import { GROUPING_ANNOTATION, groupKey, parseGrouping } from '../../../src/shim/grouping.js';
 import { ShimError } from '../../../src/base/errors.js';
@@ -57,6 +57,10 @@ test('the warm socket is keyed by FNV-1a 64 of the address and by the build', ()
   assert.equal(
     warmSocketPath('/run/containerd/containerd.sock', '/d', 'b1'),
     `/d/${fnv1a64('/run/containerd/containerd.sock')}-b1.sock`,
+  );
+  assert.equal(
+    coldLockPath('/run/containerd/containerd.sock', '/d', 'b1'),
+    `/d/${fnv1a64('/run/containerd/containerd.sock')}-b1.lock`,
   );
   assert.notEqual(warmSocketPath('/a.sock', '/d', 'b1'), warmSocketPath('/b.sock', '/d', 'b1'));
   assert.notEqual(warmSocketPath('/a.sock', '/d', 'b1'), warmSocketPath('/a.sock', '/d', 'b2'));
