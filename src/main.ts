@@ -22,11 +22,8 @@ async function main(argv: string[]): Promise<number> {
   if (relayFd !== undefined) {
     // Not for our children: the daemon's environment is containerd's.
     Reflect.deleteProperty(process.env, RELAY_FD_ENV);
-    const [{ runRelayedOnce }, { takeColdLock }] = await Promise.all([
-      import('./shim/handoff/oneshot.js'),
-      import('./shim/handoff/warm-socket.js'),
-    ]);
-    await runRelayedOnce(Number.parseInt(relayFd, 10), takeColdLock());
+    const { runRelayedOnce } = await import('./shim/handoff/oneshot.js');
+    await runRelayedOnce(Number.parseInt(relayFd, 10));
     return 0;
   }
   Reflect.deleteProperty(process.env, DIRECT_ENV);
@@ -49,11 +46,8 @@ async function main(argv: string[]): Promise<number> {
     // reported by the command below
   }
   if (action === 'warm') {
-    const [{ runWarm }, { takeColdLock }] = await Promise.all([
-      import('./shim/handoff/warm.js'),
-      import('./shim/handoff/warm-socket.js'),
-    ]);
-    await runWarm(address, takeColdLock());
+    const { runWarm } = await import('./shim/handoff/warm.js');
+    await runWarm(address);
     return 0;
   }
   if (action === 'spare') {

@@ -14,14 +14,21 @@ import type { DaemonLauncher } from '../daemon.js';
 import { serveRelay } from './relay.js';
 import { adoptEnvironment, showAsDaemon } from './spare.js';
 import { relayPolicy } from './warm.js';
-import { COLD_LOCK_FD_ENV, warmEnabled, warmSocketPath, type ColdLock } from './warm-socket.js';
+import {
+  COLD_LOCK_FD_ENV,
+  takeColdLock,
+  warmEnabled,
+  warmSocketPath,
+  type ColdLock,
+} from './warm-socket.js';
 
 interface SelfAdoption {
   flags: ShimFlags;
   listenFd: number;
 }
 
-export async function runRelayedOnce(fd: number, coldLock: ColdLock): Promise<void> {
+export async function runRelayedOnce(fd: number): Promise<void> {
+  const coldLock = takeColdLock();
   const socket = new Socket({ fd, readable: true, writable: true });
   socket.on('error', () => undefined);
   let adopted: SelfAdoption | undefined;

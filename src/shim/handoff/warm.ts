@@ -12,7 +12,13 @@ import { bindUnlessLive, ensureSocketDir } from '../socket.js';
 import { serveRelay, type RelayPolicy } from './relay.js';
 import { SparePool } from './spares.js';
 import { TITLE_ROOM } from './spare.js';
-import { coldLockPath, warmDir, warmSocketPath, type ColdLock } from './warm-socket.js';
+import {
+  coldLockPath,
+  takeColdLock,
+  warmDir,
+  warmSocketPath,
+  type ColdLock,
+} from './warm-socket.js';
 
 /** Bound on idleness, whatever runs (`TSSHIM_WARM_IDLE_SECONDS`). */
 const DEFAULT_IDLE_SECONDS = 300;
@@ -66,7 +72,9 @@ export function ourShimsRunning(address: string, except: ReadonlySet<number>): b
   return false;
 }
 
-export async function runWarm(address: string, coldLock: ColdLock): Promise<void> {
+export async function runWarm(address: string): Promise<void> {
+  // Taken before the environment is copied for spares: the lock is not theirs.
+  const coldLock = takeColdLock();
   try {
     await serveWarm(address, coldLock);
   } finally {
@@ -123,8 +131,11 @@ async function serveWarm(address: string, coldLock: ColdLock): Promise<void> {
         if (active > 0) return;
         const now = Date.now();
         const idle = now - lastActivity;
-        const except = new Set([process.pid, ...spares.waitingPids]);
-        if (idle <= idleLimit && (idle <= linger || ourShimsRunning(address, except))) {
+        if (
+          idle <= idleLimit &&
+          (idle <= linger ||
+            ourShimsRunning(address, new Set([process.pid, ...spares.waitingPids])))
+        ) {
           noShimsSince = undefined;
           return;
         }
