@@ -134,6 +134,14 @@ static Napi::Value SetWinsize(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// unreadBytes(fd): bytes waiting in a pipe or FIFO (FIONREAD, valid on either end).
+static Napi::Value UnreadBytes(const Napi::CallbackInfo& info) {
+  int n = 0;
+  if (ioctl(info[0].ToNumber().Int32Value(), FIONREAD, &n) != 0)
+    return ThrowErrno(info.Env(), errno, "ioctl");
+  return Napi::Number::New(info.Env(), n);
+}
+
 Napi::Object InitFd(Napi::Env env, Napi::Object exports) {
   exports.Set("pipe", Napi::Function::New(env, Pipe));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
@@ -142,5 +150,6 @@ Napi::Object InitFd(Napi::Env env, Napi::Object exports) {
   exports.Set("acceptRecvFd", Napi::Function::New(env, AcceptRecvFd));
   exports.Set("sendFd", Napi::Function::New(env, SendFd));
   exports.Set("setWinsize", Napi::Function::New(env, SetWinsize));
+  exports.Set("unreadBytes", Napi::Function::New(env, UnreadBytes));
   return exports;
 }

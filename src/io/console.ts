@@ -21,6 +21,7 @@ import { BinaryLogger, type LoggerContext } from './binary-logger.js';
 import { ConsoleSocket } from './console-socket.js';
 import { fdStream, openOutputFifo, openStdinFifo, OwnedFds, safeClose } from './fds.js';
 import { parseStdioTarget, type Stdio } from './stdio.js';
+import { settle, unreadIn } from './settle.js';
 
 const READ_CHUNK = 32 * 1024;
 /** Reads per readiness callback, so one chatty console cannot starve the loop. */
@@ -41,6 +42,8 @@ export interface ConsoleHandover {
   pending: string;
   stdinEnded: boolean;
   hungUp: boolean;
+  /** The stdout FIFO's keep-alive reader, or -1 (absent from versions before exits settled). */
+  outKeepAlive?: number;
 }
 
 /** The fd under a net.Socket (libuv keeps it as is), or -1. */
@@ -60,6 +63,8 @@ export class Console {
   /** stdin bytes the master did not take yet (its input queue was full). */
   #pending: Buffer[] = [];
   #out: Socket | undefined;
+  /** The stdout FIFO's keep-alive reader: through it, what the client has not read yet. */
+  #outKeepAlive = -1;
   /** binary:// mode: the logger that reads the pty output (it owns `#out`). */
   #logger: BinaryLogger | undefined;
   #outBlocked = false;
@@ -164,6 +169,7 @@ export class Console {
       pending: Buffer.concat(pending).toString('base64'),
       stdinEnded: this.#stdinEnded,
       hungUp: this.#hungUp,
+      outKeepAlive: this.#outKeepAlive,
     };
   }
 
@@ -172,6 +178,7 @@ export class Console {
     const cons = new Console(state.master);
     for (const fd of state.owned) cons.#fds.add(fd);
     cons.#stdinKeepAlive = state.stdinKeepAlive;
+    cons.#outKeepAlive = state.outKeepAlive ?? -1;
     if (state.master < 0) {
       // Shut down before the upgrade: nothing left to copy.
       cons.#shutDown = true;
@@ -212,8 +219,9 @@ export class Console {
       this.#stdinKeepAlive = keepAlive;
     }
     if (fifos && stdio.stdout !== '') {
-      const writer = await openOutputFifo(stdio.stdout, this.#fds);
+      const { writer, keepAlive } = await openOutputFifo(stdio.stdout, this.#fds);
       this.#out = fdStream(this.#fds.release(writer), 'write');
+      this.#outKeepAlive = keepAlive;
       this.watchOutputEnd();
     }
     this.startCopying();
@@ -387,6 +395,17 @@ export class Console {
       if (now === moved) return;
       moved = now;
     }
+  }
+
+  /**
+   * At the process's exit: shuts the console down (reading what the master holds), then resolves
+   * once the client has read it all (settle.ts), or once that stops moving.
+   */
+  settle(): Promise<void> {
+    this.shutdown();
+    return settle({
+      pending: () => unreadIn([this.#outKeepAlive]) + (this.#out?.writableLength ?? 0),
+    });
   }
 
   /** Bytes stdout has taken from its buffer so far. */

@@ -86,13 +86,20 @@ const READER_POLL_MAX_MS = 20;
  * gone (a short-lived process, a starved client) waits for a writer that never comes, and the
  * client then cancels it: the output, in the FIFO behind our keep-alive reader, is lost. A reader
  * blocked in open(2) already counts, so a non-blocking open for writing succeeds exactly when
- * the client is there (ENXIO otherwise); no libuv thread is parked.
+ * the client is there (ENXIO otherwise); no libuv thread is parked. The keep-alive reader also
+ * tells how much output the client has not read yet (settle.ts).
  */
-export async function openOutputFifo(path: string, fds: OwnedFds): Promise<number> {
+export async function openOutputFifo(
+  path: string,
+  fds: OwnedFds,
+): Promise<{ writer: number; keepAlive: number }> {
   const writer = await openWhenRead(path, fds);
-  fds.add(openSync(path, O_RDONLY | O_NONBLOCK));
+  const keepAlive = fds.add(openSync(path, O_RDONLY | O_NONBLOCK));
   // No client came: open anyway (our keep-alive reader is there), as before it did.
-  return writer >= 0 ? writer : fds.add(openSync(path, O_WRONLY | O_NONBLOCK));
+  return {
+    writer: writer >= 0 ? writer : fds.add(openSync(path, O_WRONLY | O_NONBLOCK)),
+    keepAlive,
+  };
 }
 
 /** Our writer, once some reader has the FIFO open; -1 if none came within READER_WAIT_MS. */

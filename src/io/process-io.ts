@@ -18,6 +18,7 @@ import { withTimeout } from '../base/deferred.js';
 import { BinaryLogger, type LoggerContext } from './binary-logger.js';
 import { fdStream, openOutputFifo, openStdinFifo, OwnedFds, safeClose } from './fds.js';
 import { SpliceCopy } from './splice-copy.js';
+import { settle, unreadIn } from './settle.js';
 
 // Node opens every file with O_CLOEXEC already.
 const { O_WRONLY, O_APPEND, O_CREAT } = constants;
@@ -44,6 +45,8 @@ export interface PipesHandover {
   stdin: { reader: number; pipe: number; unread: string } | undefined;
   /** Running output copies (pipe → FIFO); copies into one FIFO share its fd. */
   outputs: { src: number; sink: number }[];
+  /** The output FIFOs' keep-alive readers (absent from versions before exits settled). */
+  outputKeepAlives?: number[];
 }
 
 export interface IoOwner {
@@ -75,6 +78,12 @@ export class ProcessIO {
   #streamOutputs = 0;
   /** Sinks of running splice copies, by splice. */
   readonly #spliceSinks = new Map<SpliceCopy, Sink>();
+  /** Keep-alive readers of the output FIFOs: through them, what the client has not read yet. */
+  #outputKeepAlives: number[] = [];
+  /** Read ends of the output pipes whose copy still runs. */
+  readonly #liveSources = new Set<number>();
+  /** Node-side buffers of running stream copies (fallback or file://). */
+  readonly #streamCopies = new Set<{ source: Socket; sink: Writable }>();
 
   private constructor(readonly stdio: Stdio) {}
 
@@ -140,6 +149,7 @@ export class ProcessIO {
       stdinKeepAlive: this.#stdinKeepAlive,
       stdin,
       outputs,
+      outputKeepAlives: this.#outputKeepAlives,
     };
   }
 
@@ -148,6 +158,7 @@ export class ProcessIO {
     const io = new ProcessIO(state.stdio);
     for (const fd of state.owned) io.#fds.add(fd);
     io.#stdinKeepAlive = state.stdinKeepAlive;
+    io.#outputKeepAlives = state.outputKeepAlives ?? [];
     if (state.stdin) {
       const src = io.stream(state.stdin.reader, 'read');
       const dst = io.stream(state.stdin.pipe, 'write');
@@ -207,7 +218,11 @@ export class ProcessIO {
         return;
       case 'fifo':
         if (this.stdio.stdin !== '') this.setupStdin(this.stdio.stdin, owner);
-        await this.setupOutputs((path) => openOutputFifo(path, this.#fds), owner);
+        await this.setupOutputs(async (path) => {
+          const { writer, keepAlive } = await openOutputFifo(path, this.#fds);
+          this.#outputKeepAlives.push(keepAlive);
+          return writer;
+        }, owner);
         return;
       case 'file': {
         mkdirSync(dirname(target.path), { recursive: true, mode: 0o755 });
@@ -290,6 +305,15 @@ export class ProcessIO {
    * kernel cannot splice (a file:// destination, or EINVAL); the sink ends after its last copy.
    */
   private async copyOutput(src: number, sink: Sink): Promise<void> {
+    this.#liveSources.add(src);
+    try {
+      await this.copyOutputFrom(src, sink);
+    } finally {
+      this.#liveSources.delete(src);
+    }
+  }
+
+  private async copyOutputFrom(src: number, sink: Sink): Promise<void> {
     let spliced = false;
     if (sink.stream === undefined) {
       const splice = new SpliceCopy(src, sink.fd);
@@ -312,7 +336,10 @@ export class ProcessIO {
       source.on('data', (chunk: Buffer) => {
         this.#movedBefore += chunk.length;
       });
+      const running = { source, sink: sink.stream };
+      this.#streamCopies.add(running);
       await copy(source, sink.stream, false);
+      this.#streamCopies.delete(running);
     }
     if (--sink.users > 0) return;
     if (sink.stream) sink.stream.end();
@@ -381,6 +408,28 @@ export class ProcessIO {
       if (now === moved) return;
       moved = now;
     }
+  }
+
+  /**
+   * At the process's exit: resolves once its client has read what it wrote (settle.ts), that is
+   * nothing is left in the pipes, in our buffers or in the FIFOs, or once that stops moving.
+   */
+  settle(): Promise<void> {
+    return settle({
+      pending: () => {
+        let n = unreadIn([...this.#liveSources, ...this.#outputKeepAlives]);
+        const sinks = new Set<Writable>();
+        for (const { source, sink } of this.#streamCopies) {
+          n += source.readableLength;
+          sinks.add(sink);
+        }
+        for (const sink of sinks) n += sink.writableLength;
+        return n;
+      },
+      nudge: () => {
+        for (const splice of this.#splices) splice.pumpNow();
+      },
+    });
   }
 
   /** Bytes all output copies have moved so far. */

@@ -51,6 +51,8 @@ export interface NativeBinding {
   acceptRecvFd(listenFd: number): { fd: number; name: string };
   sendFd(sockFd: number, fd: number, name: string): void;
   setWinsize(fd: number, rows: number, cols: number): void;
+  /** Bytes waiting in a pipe or FIFO, asked through either end. */
+  unreadBytes(fd: number): number;
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount2(target: string, flags: number): void;
   eventfd(initval: number, flags: number): number;

@@ -70,6 +70,8 @@ export class TaskService {
   readonly #unsubscribe: () => void;
   /** Init exits being processed, until their /tasks/exit is queued. */
   readonly #pendingInitExits = new Map<Container, Exit>();
+  /** Exits waiting for their output to be read before they are recorded and published. */
+  #settling = 0;
 
   constructor(private readonly deps: TaskServiceDeps) {
     const sub = deps.monitor.subscribe((exit) => {
@@ -100,9 +102,12 @@ export class TaskService {
     return undefined;
   }
 
-  /** Every container's stdio held still; true once nothing read is left unwritten. */
+  /**
+   * Every container's stdio held still; true once nothing read is left unwritten and no exit is
+   * waiting for its output to be read (it would not be in the handover).
+   */
   quiesce(): boolean {
-    let still = true;
+    let still = this.#settling === 0;
     for (const container of this.#containers.values()) if (!container.quiesce()) still = false;
     return still;
   }
@@ -391,10 +396,25 @@ export class TaskService {
   }
 
   private processExit(container: Container, proc: Process, exit: Exit): void {
-    if (proc === container.init) {
-      void this.processInitExit(container, exit);
-      return;
+    if (proc === container.init) void this.processInitExit(container, exit);
+    else void this.processExecExit(container, proc, exit);
+  }
+
+  /**
+   * Waits until the client has read what an exited process wrote (settle.ts): containerd's client
+   * closes its readers once it learns of the exit. A live upgrade waits for these to end.
+   */
+  private async settleOutput(proc: Process): Promise<void> {
+    this.#settling++;
+    try {
+      await proc.io?.settle();
+    } finally {
+      this.#settling--;
     }
+  }
+
+  private async processExecExit(container: Container, proc: Process, exit: Exit): Promise<void> {
+    await this.settleOutput(proc);
     // An OOM kill not yet reported is published before the exit it caused.
     this.checkOomBeforeExit(container.id);
     proc.setExited(exit.status, exit.at);
@@ -429,6 +449,7 @@ export class TaskService {
       });
     }
     const init = container.init;
+    await this.settleOutput(init);
     // Read the kill counter once more: TaskOOM must precede the TaskExit it caused.
     this.checkOomBeforeExit(container.id);
     init.setExited(exit.status, exit.at);

@@ -15,6 +15,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execa } from 'execa';
 import { join } from 'node:path';
 import {
   differential,
@@ -414,6 +415,90 @@ describe('stdio URIs: ours vs the reference shim', () => {
         stderr: sha(err.replace(/\n$/, '')),
       },
     );
+  });
+
+  // containerd's client closes its FIFO readers as soon as it learns of an exit (Task.Delete
+  // cancels the IO before waiting for it), so whatever the process wrote that the client has not
+  // read yet is lost. `ctr` writing into a pipe drained slowly (4 KiB every 4 ms here) is such a
+  // client: under the reference the last ~100 KiB are lost on every run. We report an exit once
+  // its output has been read (settle.ts), so nothing is lost, for an init and for an exec.
+  describe('FIFOs: a client reading slower than the process writes', () => {
+    const bytes = 1 << 20;
+    const slowReader = (): string => {
+      const path = join(dir, 'slow-reader.mjs');
+      writeFileSync(
+        path,
+        [
+          "import { readSync } from 'node:fs';",
+          'const buf = Buffer.alloc(4096);',
+          'const pause = new Int32Array(new SharedArrayBuffer(4));',
+          'let total = 0;',
+          'for (;;) {',
+          '  let n = 0;',
+          "  try { n = readSync(0, buf, 0, buf.length, null); } catch (e) { if (e.code === 'EAGAIN') continue; throw e; }",
+          '  if (n === 0) break;',
+          '  total += n;',
+          '  Atomics.wait(pause, 0, 0, 4);',
+          '}',
+          'console.log(total);',
+          '',
+        ].join('\n'),
+      );
+      return path;
+    };
+    /** `ctr <args>` with its stderr into the slow reader; the bytes that reader got. */
+    const slowlyRead = async (args: string[]): Promise<{ code: number; got: number }> => {
+      const ctrLine = [h.cd.ctrPath, '--address', h.cd.address, '--namespace', h.cd.namespace]
+        .concat(args)
+        .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
+        .join(' ');
+      const r = await execa(
+        'bash',
+        [
+          '-o',
+          'pipefail',
+          '-c',
+          `${ctrLine} 2>&1 >/dev/null | '${process.execPath}' '${slowReader()}'`,
+        ],
+        { reject: false },
+      );
+      return { code: r.exitCode ?? -1, got: Number(r.stdout.trim()) };
+    };
+    const writer = `seq 1 200000 | head -c ${bytes} >&2; exit 3`;
+
+    test('init: every byte written before the exit arrives', async (t) => {
+      const got: Record<string, { code: number; got: number }> = {};
+      for (const rt of ['reference', 'ours'] as const) {
+        const id = uid(rt, 'slowinit');
+        got[rt] = await slowlyRead([
+          'run',
+          '--rm',
+          '--runtime',
+          RUNTIMES[rt],
+          h.image,
+          id,
+          'sh',
+          '-c',
+          writer,
+        ]);
+        await h.assertClean();
+      }
+      t.diagnostic(`reference: ${got['reference']?.got} of ${bytes} bytes`);
+      assert.deepEqual(got['ours'], { code: 3, got: bytes });
+    });
+
+    test('exec: every byte written before the exit arrives', async (t) => {
+      const got: Record<string, { code: number; got: number }> = {};
+      for (const rt of ['reference', 'ours'] as const) {
+        const id = uid(rt, 'slowexec');
+        await h.runDetached(rt, id, ['sleep', '1000']);
+        got[rt] = await slowlyRead(['task', 'exec', '--exec-id', 'slow', id, 'sh', '-c', writer]);
+        await h.destroy(id);
+        await h.assertClean();
+      }
+      t.diagnostic(`reference: ${got['reference']?.got} of ${bytes} bytes`);
+      assert.deepEqual(got['ours'], { code: 3, got: bytes });
+    });
   });
 
   // While containerd is down nobody reads the stdout FIFO; the shim's keep-alive reader keeps the
