@@ -321,7 +321,7 @@ export class Container {
 
   killExec(exec: Process, signal: number): void {
     if (exec.pid === 0) throw new ShimError('failed-precondition', 'process not created');
-    if (exec.exit) throw new ShimError('not-found', 'process already finished');
+    if (exec.exit || exec.reaped) throw new ShimError('not-found', 'process already finished');
     try {
       process.kill(exec.pid, signal);
     } catch (err) {

@@ -414,6 +414,7 @@ export class TaskService {
   }
 
   private async processExecExit(container: Container, proc: Process, exit: Exit): Promise<void> {
+    proc.reaped = true;
     await this.settleOutput(proc);
     // An OOM kill not yet reported is published before the exit it caused.
     this.checkOomBeforeExit(container.id);
@@ -436,6 +437,7 @@ export class TaskService {
 
   private async processInitExit(container: Container, exit: Exit): Promise<void> {
     container.initExited = true;
+    container.init.reaped = true;
     this.#pendingInitExits.set(container, exit);
     if (!container.privatePidNamespace) {
       // Without its own PID namespace nothing kills the rest when the init dies.
