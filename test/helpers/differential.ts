@@ -196,6 +196,11 @@ export class Harness {
     return Number(line?.trim().split(/\s+/)[1]);
   }
 
+  /** The `ctr` arguments of `ctr run --rm`. */
+  runArgs(rt: RuntimeName, id: string, args: string[], runFlags: string[] = []): string[] {
+    return ['run', '--rm', ...runFlags, '--runtime', RUNTIMES[rt], this.image, id, ...args];
+  }
+
   /** `ctr run --rm` to completion. */
   run(
     rt: RuntimeName,
@@ -204,12 +209,9 @@ export class Harness {
     runFlags: string[] = [],
     input?: string,
   ): Promise<CtrResult> {
-    return this.ctr(
-      ['run', '--rm', ...runFlags, '--runtime', RUNTIMES[rt], this.image, id, ...args],
-      {
-        ...(input === undefined ? {} : { input }),
-      },
-    );
+    return this.ctr(this.runArgs(rt, id, args, runFlags), {
+      ...(input === undefined ? {} : { input }),
+    });
   }
 
   /** SIGKILL, wait for STOPPED, delete task and container; returns the task delete result. */

@@ -1,7 +1,7 @@
 // Stdio URIs end to end, with real readers, ours vs the reference shim: `binary://` loggers
 // (init and exec), `file://` logs, and plain FIFOs (large output, reattach after a containerd
 // restart). See task-api.md §9 and reaping-io-oom.md §3.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import {
@@ -465,40 +465,40 @@ describe('stdio URIs: ours vs the reference shim', () => {
       return { code: r.exitCode ?? -1, got: Number(r.stdout.trim()) };
     };
     const writer = `seq 1 200000 | head -c ${bytes} >&2; exit 3`;
-
-    test('init: every byte written before the exit arrives', async (t) => {
-      const got: Record<string, { code: number; got: number }> = {};
+    /** Both shims through `scenario`: ours gets every byte; what the reference got is printed. */
+    const bothShims = async (
+      t: TestContext,
+      scenario: (rt: RuntimeName) => Promise<{ code: number; got: number }>,
+    ): Promise<void> => {
+      const got: Partial<Record<RuntimeName, { code: number; got: number }>> = {};
       for (const rt of ['reference', 'ours'] as const) {
-        const id = uid(rt, 'slowinit');
-        got[rt] = await slowlyRead([
-          'run',
-          '--rm',
-          '--runtime',
-          RUNTIMES[rt],
-          h.image,
+        got[rt] = await scenario(rt);
+        await h.assertClean();
+      }
+      t.diagnostic(`reference: ${got.reference?.got} of ${bytes} bytes`);
+      assert.deepEqual(got.ours, { code: 3, got: bytes });
+    };
+
+    test('init: every byte written before the exit arrives', (t) =>
+      bothShims(t, (rt) => slowlyRead(h.runArgs(rt, uid(rt, 'slowinit'), ['sh', '-c', writer]))));
+
+    test('exec: every byte written before the exit arrives', (t) =>
+      bothShims(t, async (rt) => {
+        const id = uid(rt, 'slowexec');
+        await h.runDetached(rt, id, ['sleep', '1000']);
+        const result = await slowlyRead([
+          'task',
+          'exec',
+          '--exec-id',
+          'slow',
           id,
           'sh',
           '-c',
           writer,
         ]);
-        await h.assertClean();
-      }
-      t.diagnostic(`reference: ${got['reference']?.got} of ${bytes} bytes`);
-      assert.deepEqual(got['ours'], { code: 3, got: bytes });
-    });
-
-    test('exec: every byte written before the exit arrives', async (t) => {
-      const got: Record<string, { code: number; got: number }> = {};
-      for (const rt of ['reference', 'ours'] as const) {
-        const id = uid(rt, 'slowexec');
-        await h.runDetached(rt, id, ['sleep', '1000']);
-        got[rt] = await slowlyRead(['task', 'exec', '--exec-id', 'slow', id, 'sh', '-c', writer]);
         await h.destroy(id);
-        await h.assertClean();
-      }
-      t.diagnostic(`reference: ${got['reference']?.got} of ${bytes} bytes`);
-      assert.deepEqual(got['ours'], { code: 3, got: bytes });
-    });
+        return result;
+      }));
   });
 
   // While containerd is down nobody reads the stdout FIFO; the shim's keep-alive reader keeps the
