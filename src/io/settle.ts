@@ -13,8 +13,8 @@ import { native } from '../native/index.js';
 // A held timer: an exit waiting to be published keeps the process alive.
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export const SETTLE_QUIET_MS = 500;
-export const SETTLE_CAP_MS = 3000;
+const SETTLE_QUIET_MS = 500;
+const SETTLE_CAP_MS = 3000;
 /** Longest pause between two looks (the kernel says nothing when a FIFO has been read empty). */
 const POLL_MAX_MS = 8;
 

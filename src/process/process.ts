@@ -48,7 +48,7 @@ export class Process {
   pid = 0;
   status: ProcessStatus = 'created';
   exit: ExitInfo | undefined;
-  /** Reaped: its pid is no longer its own, though `exit` waits until its output is read. */
+  /** An exec reaped: its pid is no longer its own, though `exit` waits until its output is read. */
   reaped = false;
   /** Pipes to the FIFOs, or the pty console when the process has a terminal. */
   io: ProcessIO | Console | undefined;

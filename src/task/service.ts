@@ -437,7 +437,6 @@ export class TaskService {
 
   private async processInitExit(container: Container, exit: Exit): Promise<void> {
     container.initExited = true;
-    container.init.reaped = true;
     this.#pendingInitExits.set(container, exit);
     if (!container.privatePidNamespace) {
       // Without its own PID namespace nothing kills the rest when the init dies.
