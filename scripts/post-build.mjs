@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// After tsc: copy the generated protobuf JS (tsc only sees its .d.ts) into the build tree; record
-// the git revision that `-v` and `-info` report and the build id (a hash of the built code and
-// addon: warm processes only pair with their own build); write the launcher's configuration and
-// install the launcher as the shim executables in bin/.
+// After tsc: copy the generated protobuf JS (tsc only sees its .d.ts) into the build tree; bundle
+// the entry script (bundle.mjs); record the git revision that `-v` and `-info` report and the
+// build id (a hash of the built code and addon: warm processes only pair with their own build);
+// write the launcher's configuration and install the launcher as the shim executables in bin/.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -17,6 +17,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { bundle } from './bundle.mjs';
 
 const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const build = join(root, 'build');
@@ -25,6 +26,9 @@ for (const name of readdirSync(join(root, 'src/gen'))) {
   if (name.endsWith('.js') || name.endsWith('.d.ts'))
     copyFileSync(join(root, 'src/gen', name), join(build, 'src/gen', name));
 }
+
+// Before the build id is computed: the bundle is part of the built code.
+await bundle(root);
 
 let revision = 'unknown';
 try {

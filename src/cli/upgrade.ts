@@ -2,6 +2,7 @@
 // Each re-executes the binary containerd ran for it, in place; the outcome ("shim upgraded" or
 // "upgrade refused" with the reason) is in containerd's log, as every line of the daemon's.
 import { readdirSync, readFileSync } from 'node:fs';
+import { isAnyMainScript } from '../shim/node-command.js';
 
 export interface Daemon {
   pid: number;
@@ -12,9 +13,9 @@ export interface Daemon {
 
 const ACTIONS = new Set(['start', 'delete', 'warm', 'spare']);
 
-/** A daemon of ours from its command line (Node, our main.js, containerd's flags, no action). */
+/** A daemon of ours from its command line (Node, our entry script, containerd's flags, no action). */
 export function parseDaemon(pid: number, argv: readonly string[]): Daemon | undefined {
-  const main = argv.findIndex((a) => a.endsWith('/build/src/main.js'));
+  const main = argv.findIndex(isAnyMainScript);
   if (main < 0) return undefined;
   const rest = argv.slice(main + 1);
   const flags = new Map<string, string>();

@@ -11,7 +11,24 @@ import { fileURLToPath } from 'node:url';
  */
 export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=256'];
 
-export const MAIN_SCRIPT = fileURLToPath(new URL('../main.js', import.meta.url));
+/**
+ * The script every Node process of the shim runs: the bundle of main.js (scripts/bundle.mjs), one
+ * file to load instead of ~100 modules. Resolved the same from the bundle's chunks (they sit in
+ * build/src/bundle/) as from the unbundled modules.
+ */
+export const MAIN_SCRIPT = fileURLToPath(new URL('../bundle/main.js', import.meta.url));
+/** The unbundled entry script, which daemons of versions before the bundle run. */
+const UNBUNDLED_MAIN_SCRIPT = fileURLToPath(new URL('../main.js', import.meta.url));
+
+/** Whether a command-line argument is an entry script of this installation. */
+export function isMainScript(arg: string): boolean {
+  return arg === MAIN_SCRIPT || arg === UNBUNDLED_MAIN_SCRIPT;
+}
+
+/** Whether a command-line argument is an entry script of any installation of ours. */
+export function isAnyMainScript(arg: string): boolean {
+  return arg.endsWith('/build/src/bundle/main.js') || arg.endsWith('/build/src/main.js');
+}
 
 /** argv (argv[0] = the Node binary) running our entry script with `args`. */
 export function nodeCommand(args: readonly string[]): string[] {

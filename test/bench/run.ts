@@ -16,6 +16,7 @@ import { spawn as spawnPty } from 'node-pty';
 import { REPO, startContainerd, type Containerd } from '../helpers/containerd.js';
 import { ensureBusyboxImage } from '../helpers/image.js';
 import { waitFor } from '../helpers/leaks.js';
+import { isMainScript } from '../../src/shim/node-command.js';
 
 const RUNTIMES = { reference: 'io.containerd.runc.v2', ours: 'io.containerd.tsshim.v2' } as const;
 type Name = keyof typeof RUNTIMES;
@@ -115,14 +116,15 @@ const run = (image: string, name: Name, extra: string[] = []): string[] => [
 
 /** Pids of every process of `name` serving containerd `cd`. */
 function processesOf(cd: Containerd, name: Name): number[] {
-  const marker = name === 'ours' ? join(REPO, 'build/src/main.js') : 'containerd-shim-runc-v2';
+  const ofRuntime = (arg: string): boolean =>
+    name === 'ours' ? isMainScript(arg) : arg.endsWith('containerd-shim-runc-v2');
   const out: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split(/[\0 ]+/);
       const at = args.indexOf('-address');
-      if (args.some((a) => a.endsWith(marker)) && at >= 0 && args[at + 1] === cd.address) {
+      if (args.some(ofRuntime) && at >= 0 && args[at + 1] === cd.address) {
         out.push(Number(entry));
       }
     } catch {

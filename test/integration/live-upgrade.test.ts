@@ -11,6 +11,7 @@ import {
   cpSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -62,14 +63,23 @@ function installVersion(name: string, version: string, stateFormat?: number): st
     .replaceAll(join(REPO, 'build'), join(dir, 'build'));
   writeFileSync(join(dir, 'build/launcher.conf'), conf);
   if (stateFormat !== undefined) {
-    const file = join(dir, 'build/src/shim/upgrade/state.js');
-    const text = readFileSync(file, 'utf8');
-    const changed = text.replace(
-      /UPGRADE_STATE_FORMAT = \d+;/,
-      `UPGRADE_STATE_FORMAT = ${String(stateFormat)};`,
-    );
-    assert.notEqual(changed, text);
-    writeFileSync(file, changed);
+    // The module, and the bundle's chunk holding it (what the processes run).
+    const bundle = join(dir, 'build/src/bundle');
+    const files = [
+      join(dir, 'build/src/shim/upgrade/state.js'),
+      ...readdirSync(bundle).map((name) => join(bundle, name)),
+    ];
+    const changedFiles = files.filter((file) => {
+      const text = readFileSync(file, 'utf8');
+      const changed = text.replace(
+        /UPGRADE_STATE_FORMAT = \d+;/,
+        `UPGRADE_STATE_FORMAT = ${String(stateFormat)};`,
+      );
+      if (changed === text) return false;
+      writeFileSync(file, changed);
+      return true;
+    });
+    assert.equal(changedFiles.length, 2, 'the module and its bundled copy');
   }
   return version;
 }
@@ -618,7 +628,7 @@ test('a daemon born from a warm spare upgrades too', TIMEOUT, async () => {
     const run = await cd.ctr(['run', '-d', '--runtime', RUNTIME, image, id, 'sleep', '1000']);
     assert.equal(run.exitCode, 0, run.stderr);
     const bundle = join(cd.state, 'io.containerd.runtime.v2.task', cd.namespace, id);
-    const pid = processesMatching('/build/src/main.js').find((p) => {
+    const pid = processesMatching('/build/src/bundle/main.js').find((p) => {
       try {
         return readlinkSync(`/proc/${String(p)}/cwd`) === bundle;
       } catch {

@@ -7,7 +7,7 @@ import { createServer, type Socket } from 'node:net';
 import { Monitor } from '../../reaper/index.js';
 import { runCommand } from '../command.js';
 import { parseFlags } from '../flags.js';
-import { MAIN_SCRIPT } from '../node-command.js';
+import { isMainScript } from '../node-command.js';
 import { bindUnlessLive, ensureSocketDir } from '../socket.js';
 import { serveRelay, type RelayPolicy } from './relay.js';
 import { SparePool } from './spares.js';
@@ -64,7 +64,7 @@ export function ourShimsRunning(address: string, except: ReadonlySet<number>): b
     try {
       const args = readFileSync(`/proc/${name}/cmdline`, 'latin1').split(/[\0 ]+/);
       const at = args.indexOf('-address');
-      if (args.includes(MAIN_SCRIPT) && at >= 0 && args[at + 1] === address) return true;
+      if (args.some(isMainScript) && at >= 0 && args[at + 1] === address) return true;
     } catch {
       // exited meanwhile
     }
