@@ -1,8 +1,8 @@
 // Bundles the built entry script (build/src/main.js and all it imports, protobufjs included) into
 // build/src/bundle/: the script every Node process of the shim runs. Node's ES module loader
 // resolves, reads and links each of ~100 modules one by one; one bundle, split at the entry's
-// dynamic imports so `-v` does not parse the daemon's code, took a daemon's boot from 258 to 169
-// ms of CPU and its RSS from 57 to 49 MiB on the development machine.
+// dynamic imports so `-v` does not parse the daemon's code, took a spare's boot to ready from 250
+// to 210 ms of CPU on a 2-core machine (one unsplit file: 190, but 30 ms more for `-v`).
 //
 // The chunks sit at the same depth as every other directory of build/src/, so the paths our
 // modules resolve from import.meta.url (the package root, the addon, bin/) stay right.
