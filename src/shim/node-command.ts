@@ -11,11 +11,15 @@ import { fileURLToPath } from 'node:url';
  * Lite mode (no optimizing compiler, feedback allocated lazily): a shim's JavaScript decides and
  * waits, the kernel and the addon move the bytes, so nothing here pays for compiling hot code;
  * it cut a daemon's PSS by ~2 MiB and the CPU of 500 starts in one namespace daemon.
+ * Lite mode turns WebAssembly off and says so on stderr, which is containerd's log for a daemon
+ * (a live upgrade re-executes Node with it) and part of `start`'s answer when Node runs in place
+ * of the launcher; turning it off explicitly keeps every process of ours silent at boot.
  */
 export const DAEMON_NODE_FLAGS = [
   '--max-semi-space-size=1',
   '--max-old-space-size=256',
   '--lite-mode',
+  '--no-expose-wasm',
 ];
 
 /**
