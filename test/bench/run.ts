@@ -5,10 +5,12 @@
 //
 // Modes: "warm" is a containerd after one warm-up container (our warm process and spare are up);
 // "cold" is a containerd whose environment has TSSHIM_WARM=0 (every start and delete of ours
-// boots Node). Memory is summed over every process of a runtime serving that containerd (ours:
+// boots Node), and the warm containerd's first container once its warm process has left (the
+// start boots Node, which starts the warm process for the delete). Memory is summed over every process of a runtime serving that containerd (ours:
 // daemons, the warm process and its spare), divided by the running containers. CPU is read from
-// a cpuacct cgroup holding containerd and all it starts (shims, warm processes, runc); the
-// containers' own CPU is not in it (runc moves them out), nor is ctr's.
+// a cpuacct cgroup holding containerd and all it starts (shims, warm processes, runc), per
+// lifecycle and over the 50 parallel starts; the containers' own CPU is not in it (runc moves
+// them out), nor is ctr's.
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -185,32 +187,49 @@ const results: {
 
 const CPUACCT = '/sys/fs/cgroup/cpuacct';
 
+/** A cpuacct cgroup holding containerd `cd` and all it starts from now on. */
+interface CpuGroup {
+  /** CPU seconds used in it so far. */
+  usage(): number;
+  /** Removes it, once containerd and its shims are gone. */
+  remove(): Promise<void>;
+}
+
+function cpuGroup(cd: Containerd): CpuGroup {
+  const group = join(CPUACCT, `tsshim-bench-${String(process.pid)}-${String(cd.pid)}`);
+  mkdirSync(group);
+  writeFileSync(join(group, 'cgroup.procs'), String(cd.pid));
+  return {
+    usage: () => Number(readFileSync(join(group, 'cpuacct.usage'), 'utf8')) / 1e9,
+    async remove() {
+      // Everything has left it once containerd and its shims are gone.
+      await waitFor(
+        () => readFileSync(join(group, 'cgroup.procs'), 'utf8').trim() === '',
+        30000,
+      ).catch(() => undefined);
+      rmdirSync(group);
+    },
+  };
+}
+
 /** CPU seconds per `ctr run --rm true` of containerd and everything it starts. */
 async function cpuPerLifecycle(): Promise<Record<Name, number>> {
-  const group = join(CPUACCT, `tsshim-bench-${String(process.pid)}`);
-  mkdirSync(group);
   const cd = await startContainerd();
+  const group = cpuGroup(cd);
   const out: Record<Name, number> = { reference: NaN, ours: NaN };
   try {
-    writeFileSync(join(group, 'cgroup.procs'), String(cd.pid));
     const image = await ensureBusyboxImage(cd);
-    const usage = (): number => Number(readFileSync(join(group, 'cpuacct.usage'), 'utf8')) / 1e9;
     for (const name of NAMES) {
       await ctrOk(cd, [...run(image, name, ['--rm']), 'true']); // warm-up
       await new Promise((r) => setTimeout(r, 1000));
-      const before = usage();
+      const before = group.usage();
       for (let i = 0; i < N.cpuLifecycles; i++)
         await ctrOk(cd, [...run(image, name, ['--rm']), 'true']);
-      out[name] = (usage() - before) / N.cpuLifecycles;
+      out[name] = (group.usage() - before) / N.cpuLifecycles;
     }
   } finally {
     await cd.stop();
-    // Everything has left it once containerd and its shims are gone.
-    await waitFor(
-      () => readFileSync(join(group, 'cgroup.procs'), 'utf8').trim() === '',
-      30000,
-    ).catch(() => undefined);
-    rmdirSync(group);
+    await group.remove();
   }
   return out;
 }
@@ -274,6 +293,7 @@ function ttyMiBps(cd: Containerd, image: string, name: Name): Promise<number> {
 
 async function main(): Promise<void> {
   const warm = await startContainerd();
+  const warmCpu = cpuGroup(warm);
   const cold = await startContainerd({ env: { TSSHIM_WARM: '0' } });
   try {
     const image = await ensureBusyboxImage(warm);
@@ -312,6 +332,17 @@ async function main(): Promise<void> {
       'ms',
       '≤ 1.5',
     );
+    // The first container with the warm path on: no warm process yet (none ran for the last
+    // linger time), so the start boots Node and that process starts the warm process.
+    addQuantiles(
+      '`ctr run --rm true`, cold with the warm path on (no warm process running)',
+      await interleaved(N.runs, async (name) => {
+        if (name === 'ours') await waitFor(() => processesOf(warm, 'ours').length === 0, 60000);
+        return timed(() => ctrOk(warm, [...run(image, name, ['--rm']), 'true']));
+      }),
+      'ms',
+    );
+    await ctrOk(warm, [...run(image, 'ours', ['--rm']), 'true']); // warm again
     const detached: string[] = [];
     addQuantiles(
       '`ctr run -d` until RUNNING',
@@ -358,6 +389,7 @@ async function main(): Promise<void> {
     const parallelRuns = async (name: Name, extra: string[]) => {
       const ids = Array.from({ length: N.parallel }, () => uid(name, 'p'));
       let errors = 0;
+      const cpuBefore = warmCpu.usage();
       const ms = await timed(() =>
         Promise.all(
           ids.map(async (id) => {
@@ -369,8 +401,9 @@ async function main(): Promise<void> {
           }),
         ),
       );
+      const cpuSeconds = warmCpu.usage() - cpuBefore;
       await remove(warm, ids);
-      return { ms, errors };
+      return { ms, errors, cpuSeconds };
     };
     const parallel = {
       reference: await parallelRuns('reference', []),
@@ -393,6 +426,12 @@ async function main(): Promise<void> {
         reference: parallel.reference.errors,
         ours: ours.errors,
         unit: 'count',
+      });
+      rows.push({
+        metric: `${String(N.parallel)} parallel \`ctr run -d\`${mode}, CPU of containerd + shims + runc`,
+        reference: parallel.reference.cpuSeconds,
+        ours: ours.cpuSeconds,
+        unit: 's CPU',
       });
     }
 
@@ -456,6 +495,7 @@ async function main(): Promise<void> {
   } finally {
     await warm.stop();
     await cold.stop();
+    await warmCpu.remove();
   }
   const cpu = await cpuPerLifecycle();
   rows.push({
@@ -469,7 +509,7 @@ async function main(): Promise<void> {
   console.log('| metric | unit | reference | ours | ours/ref | target |');
   console.log('| --- | --- | ---: | ---: | ---: | --- |');
   for (const r of rows) {
-    const digits = r.unit === 'MiB' ? 1 : 0;
+    const digits = r.unit === 'MiB' || r.unit === 's CPU' ? 1 : 0;
     console.log(
       `| ${r.metric} | ${r.unit} | ${r.reference.toFixed(digits)} | ${r.ours.toFixed(digits)} | ${(r.ours / r.reference).toFixed(2)} | ${r.target ?? ''} |`,
     );
