@@ -3,7 +3,7 @@
 // at each new high of a multiple of REPORT_EVERY containers and on SIGUSR1, and a warning when
 // the heap or the fds pass WARN_FRACTION of their limit.
 import { readdirSync, readFileSync } from 'node:fs';
-import { getHeapStatistics } from 'node:v8';
+import { createRequire } from 'node:module';
 import type { Logger } from '../base/log.js';
 
 export const REPORT_EVERY = 100;
@@ -31,6 +31,31 @@ function procField(file: string, prefix: string, column: number): number {
   }
 }
 
+/** The V8 heap's limit in bytes, once known. */
+let heapLimitBytes: number | undefined;
+
+/**
+ * The V8 heap: used now, and its limit. Every process of ours runs with --max-old-space-size
+ * (node-command.ts), its heap's limit but for the young generation's few MiB; node:v8, which
+ * tells the exact figure, costs ~10 ms of CPU at every Node boot, so it loads only without the
+ * flag.
+ */
+function heapFigures(): { used: number; limit: number } {
+  if (heapLimitBytes === undefined) {
+    const flag = process.execArgv
+      .map((arg) => /^--max[-_]old[-_]space[-_]size=(\d+)$/.exec(arg)?.[1])
+      .filter((mib) => mib !== undefined)
+      .pop();
+    heapLimitBytes =
+      flag !== undefined
+        ? Number(flag) * 1024 * 1024
+        : (
+            createRequire(import.meta.url)('node:v8') as typeof import('node:v8')
+          ).getHeapStatistics().heap_size_limit;
+  }
+  return { used: process.memoryUsage().heapUsed, limit: heapLimitBytes };
+}
+
 function fdCount(): number {
   try {
     return readdirSync('/proc/self/fd').length;
@@ -40,12 +65,12 @@ function fdCount(): number {
 }
 
 export function measureLoad(containers: number): LoadFigures {
-  const heap = getHeapStatistics();
+  const heap = heapFigures();
   return {
     containers,
     rss_kib: procField('status', 'VmRSS:', 0),
-    heap_used_kib: Math.round(heap.used_heap_size / 1024),
-    heap_limit_kib: Math.round(heap.heap_size_limit / 1024),
+    heap_used_kib: Math.round(heap.used / 1024),
+    heap_limit_kib: Math.round(heap.limit / 1024),
     fds: fdCount(),
     fd_limit: procField('limits', 'Max open files', 0),
   };
@@ -64,8 +89,8 @@ export class LoadReport {
   /** Cheap on every change (the heap figures only); /proc is read at a new high or a warning. */
   containersChanged(): void {
     const count = this.containers();
-    const heap = getHeapStatistics();
-    const heapHigh = heap.used_heap_size > WARN_FRACTION * heap.heap_size_limit;
+    const heap = heapFigures();
+    const heapHigh = heap.used > WARN_FRACTION * heap.limit;
     if (count >= this.#highWater + REPORT_EVERY) {
       this.#highWater = count - (count % REPORT_EVERY);
       this.report('containers');

@@ -1,8 +1,6 @@
-// Shim socket naming: unix:///run/containerd/s/<sha256(path.Join(address, ns, group))>. Always a
-// filesystem socket (never abstract: CVE-2020-15257), directory 0700, socket 0600.
-import { createHash } from 'node:crypto';
+// Shim sockets: always a filesystem socket (never abstract: CVE-2020-15257), directory 0700,
+// socket 0600; their names are in socket-address.ts.
 import { chmodSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
-import { posix } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { errorCode } from '../base/errors.js';
 import { native, type PeerCred } from '../native/index.js';
@@ -11,23 +9,6 @@ export const SOCKET_DIR = '/run/containerd/s';
 export const UNIX_PREFIX = 'unix://';
 /** Longest socket path we accept (sun_path is 108 bytes incl. NUL; the reference checks 106). */
 export const MAX_SOCKET_PATH = 106;
-
-/** The shim socket's address; `dir` is containerd 2.3's socket_dir, else the fixed one. */
-export function socketAddress(
-  grpcAddress: string,
-  namespace: string,
-  groupId: string,
-  dir: string = SOCKET_DIR,
-): string {
-  const hash = createHash('sha256')
-    .update(posix.join(grpcAddress, namespace, groupId))
-    .digest('hex');
-  const path = `${dir}/${hash}`;
-  if (path.length > MAX_SOCKET_PATH) {
-    throw new Error(`socket path ${path} is longer than ${String(MAX_SOCKET_PATH)} bytes`);
-  }
-  return `${UNIX_PREFIX}${path}`;
-}
 
 /**
  * Makes the socket dir private to us: created 0700, or, if it exists (the reference 1.6 creates

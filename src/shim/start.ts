@@ -10,13 +10,8 @@ import { readSpec, writeFileAtomic } from '../process/bundle.js';
 import { DEFAULT_RUNTIME_OPTIONS, type RuntimeOptions } from '../process/options.js';
 import { decodeRuntimeOptions } from '../task/options.js';
 import { joinShimCgroup } from './shim-cgroup.js';
-import {
-  SOCKET_DIR,
-  bindUnlessLive,
-  ensureSocketDir,
-  socketAddress,
-  socketPath,
-} from './socket.js';
+import { SOCKET_DIR, bindUnlessLive, ensureSocketDir, socketPath } from './socket.js';
+import { socketAddress } from './socket-address.js';
 import {
   checkSocketDir,
   formatStartOutput,

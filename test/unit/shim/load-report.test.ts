@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,5 +51,24 @@ test('the figures are this process', () => {
   const f = measureLoad(3);
   assert.equal(f.containers, 3);
   assert.ok(f.rss_kib > 0 && f.fds > 0 && f.fd_limit > 0);
+  assert.ok(f.heap_used_kib > 0 && f.heap_used_kib < f.heap_limit_kib);
+});
+
+test('with --max-old-space-size (as every process of ours runs) that is the heap limit', () => {
+  // Without the flag (this test process) the limit comes from node:v8, checked above.
+  const module = new URL('../../../src/shim/load-report.js', import.meta.url).href;
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--max-old-space-size=64',
+      '--input-type=module',
+      '-e',
+      `import { measureLoad } from '${module}'; console.log(JSON.stringify(measureLoad(1)));`,
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const f = JSON.parse(r.stdout) as { heap_limit_kib: number; heap_used_kib: number };
+  assert.equal(f.heap_limit_kib, 64 * 1024);
   assert.ok(f.heap_used_kib > 0 && f.heap_used_kib < f.heap_limit_kib);
 });

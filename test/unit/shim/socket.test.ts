@@ -16,9 +16,9 @@ import {
   bindPrivate,
   ensureSocketDir,
   isStaleSocket,
-  socketAddress,
   socketPath,
 } from '../../../src/shim/socket.js';
+import { socketAddress } from '../../../src/shim/socket-address.js';
 import { native } from '../../../src/native/index.js';
 
 test('socket address matches the reference hash (spec example)', () => {
