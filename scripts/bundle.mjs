@@ -30,6 +30,10 @@ export async function bundle(root) {
       js: "import { createRequire as __tsshimRequire } from 'node:module';\nconst require = __tsshimRequire(import.meta.url);",
     },
     chunkNames: 'chunk-[hash]',
+    // Whitespace only (names stay, for stack traces): protobufjs's generated code is a third
+    // indentation. Importing the daemon's code took 57 ms of CPU instead of 62 and left 0.65 MiB
+    // less anonymous memory in each process (medians of 25 alternating runs).
+    minifyWhitespace: true,
     legalComments: 'none',
     logLevel: 'warning',
     // protobufjs looks its optional modules up through eval('require'), on purpose.

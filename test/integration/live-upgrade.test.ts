@@ -72,7 +72,7 @@ function installVersion(name: string, version: string, stateFormat?: number): st
     const changedFiles = files.filter((file) => {
       const text = readFileSync(file, 'utf8');
       const changed = text.replace(
-        /UPGRADE_STATE_FORMAT = \d+;/,
+        /UPGRADE_STATE_FORMAT ?= ?\d+;/,
         `UPGRADE_STATE_FORMAT = ${String(stateFormat)};`,
       );
       if (changed === text) return false;
