@@ -34,11 +34,13 @@ function procField(file: string, prefix: string, column: number): number {
 /** The V8 heap's limit in bytes, once known. */
 let heapLimitBytes: number | undefined;
 
+/** node:v8, which costs ~10 ms of CPU at a Node boot: loaded only when needed. */
+const v8 = (): typeof import('node:v8') =>
+  createRequire(import.meta.url)('node:v8') as typeof import('node:v8');
+
 /**
  * The V8 heap: used now, and its limit. Every process of ours runs with --max-old-space-size
- * (node-command.ts), its heap's limit but for the young generation's few MiB; node:v8, which
- * tells the exact figure, costs ~10 ms of CPU at every Node boot, so it loads only without the
- * flag.
+ * (node-command.ts), its heap's limit but for the young generation's few MiB.
  */
 function heapFigures(): { used: number; limit: number } {
   if (heapLimitBytes === undefined) {
@@ -47,13 +49,17 @@ function heapFigures(): { used: number; limit: number } {
       .filter((mib) => mib !== undefined)
       .pop();
     heapLimitBytes =
-      flag !== undefined
-        ? Number(flag) * 1024 * 1024
-        : (
-            createRequire(import.meta.url)('node:v8') as typeof import('node:v8')
-          ).getHeapStatistics().heap_size_limit;
+      flag !== undefined ? Number(flag) * 1024 * 1024 : v8().getHeapStatistics().heap_size_limit;
   }
-  return { used: process.memoryUsage().heapUsed, limit: heapLimitBytes };
+  let used: number;
+  try {
+    used = process.memoryUsage().heapUsed;
+  } catch {
+    // It reads the RSS from /proc, which takes an fd: none may be left, which is when this
+    // report matters most.
+    used = v8().getHeapStatistics().used_heap_size;
+  }
+  return { used, limit: heapLimitBytes };
 }
 
 function fdCount(): number {

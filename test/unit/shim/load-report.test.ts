@@ -72,3 +72,24 @@ test('with --max-old-space-size (as every process of ours runs) that is the heap
   assert.equal(f.heap_limit_kib, 64 * 1024);
   assert.ok(f.heap_used_kib > 0 && f.heap_used_kib < f.heap_limit_kib);
 });
+
+test('with every fd in use the figures still come, and nothing throws', () => {
+  const module = new URL('../../../src/shim/load-report.js', import.meta.url).href;
+  const script = `
+    import { openSync } from 'node:fs';
+    import { measureLoad } from '${module}';
+    const held = [];
+    try { for (;;) held.push(openSync('/dev/null', 'r')); } catch (err) { if (err.code !== 'EMFILE') throw err; }
+    const f = measureLoad(1);
+    console.log(JSON.stringify(f));`;
+  const r = spawnSync(
+    'sh',
+    ['-c', `ulimit -n 64 && exec "$0" --input-type=module -e "$1"`, process.execPath, script],
+    {
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const f = JSON.parse(r.stdout) as { heap_used_kib: number; heap_limit_kib: number };
+  assert.ok(f.heap_used_kib > 0 && f.heap_used_kib < f.heap_limit_kib);
+});
