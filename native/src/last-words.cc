@@ -4,12 +4,19 @@
 // first. The line is composed in TypeScript; here it is only stored and written.
 #include "util.h"
 #include <atomic>
+#include <climits>
 #include <csignal>
 #include <unistd.h>
 
 namespace {
 
-constexpr size_t kMaxWords = 4096;
+// The line goes out in one write(2) of at most PIPE_BUF bytes, which a FIFO takes whole: written
+// piecemeal, containerd's own log lines landed in the middle of it (containerd copies the FIFO to
+// its log as the bytes come).
+constexpr size_t kMaxLine = PIPE_BUF;
+constexpr char kSignalTag[] = " signal=";
+// Room for the tag, a signal number and the newline.
+constexpr size_t kMaxWords = kMaxLine - sizeof(kSignalTag) - 8;
 // Two buffers: the handler reads the one published last while the other is rewritten.
 char words[2][kMaxWords];
 size_t wordsLength[2];
@@ -32,13 +39,17 @@ void WriteAll(const char* p, size_t n) {
 void OnFatalSignal(int sig) {
   int i = current.load();
   if (i >= 0) {
-    WriteAll(words[i], wordsLength[i]);
-    char num[16];
-    int n = 0;
-    for (int v = sig; v > 0 && n < 15; v /= 10) num[n++] = static_cast<char>('0' + v % 10);
-    WriteAll(" signal=", 8);
-    for (int k = n - 1; k >= 0; k--) WriteAll(&num[k], 1);
-    WriteAll("\n", 1);
+    // Composed by hand: only async-signal-safe work here.
+    char line[kMaxLine];
+    size_t n = 0;
+    for (size_t k = 0; k < wordsLength[i]; k++) line[n++] = words[i][k];
+    for (size_t k = 0; k + 1 < sizeof(kSignalTag); k++) line[n++] = kSignalTag[k];
+    char digits[8];
+    int d = 0;
+    for (int v = sig; v > 0 && d < 7; v /= 10) digits[d++] = static_cast<char>('0' + v % 10);
+    while (d > 0) line[n++] = digits[--d];
+    line[n++] = '\n';
+    WriteAll(line, n);
   }
   // The action is back to default (SA_RESETHAND) and `sig` is blocked until we return: the
   // process dies of it then, as it would have without us (also for a kill from outside).
