@@ -10,6 +10,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSplice(env, exports);
   InitLastWords(env, exports);
   InitReexec(env, exports);
+  InitZygote(env, exports);
   return exports;
 }
 

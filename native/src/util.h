@@ -72,3 +72,4 @@ Napi::Object InitHandoff(Napi::Env env, Napi::Object exports);
 Napi::Object InitSplice(Napi::Env env, Napi::Object exports);
 Napi::Object InitLastWords(Napi::Env env, Napi::Object exports);
 Napi::Object InitReexec(Napi::Env env, Napi::Object exports);
+Napi::Object InitZygote(Napi::Env env, Napi::Object exports);

@@ -92,6 +92,20 @@ export interface NativeBinding {
   execve(opts: { file: string; argv: string[]; env: string[]; keep: number[] }): never;
   /** The exit status of one child (128 + signal if killed), or null while it runs. */
   waitPid(pid: number): number | null;
+
+  // Forking a booted Node process, for the zygote (native/src/zygote.cc).
+  /**
+   * Forks this process into a grandchild in a new session with init as its parent: its pid here,
+   * 0 in the grandchild (whose event loop is re-made). Only for a process running V8 without
+   * background threads, while idle.
+   */
+  forkDetached(): number;
+  /** The kernel's pid and ppid (Node's process.pid is the zygote's in a forked process). */
+  processIds(): { pid: number; ppid: number };
+  /** _exit(2): a forked process must not run Node's exit path. */
+  exitNow(code: number): never;
+  /** Whether `fd` has input (or EOF) within `ms` milliseconds. */
+  waitReadable(fd: number, ms: number): boolean;
 }
 
 export const SPLICE_IN_EMPTY = -1;

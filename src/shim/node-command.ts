@@ -23,6 +23,12 @@ export const DAEMON_NODE_FLAGS = [
 ];
 
 /**
+ * More for the zygote (handoff/zygote.ts), and so for every process it forks: no V8 background
+ * threads, since fork copies only the calling thread.
+ */
+export const ZYGOTE_NODE_FLAGS = ['--single-threaded'];
+
+/**
  * The script every Node process of the shim runs: the bundle of main.js (scripts/bundle.mjs), one
  * file to load instead of ~100 modules. Resolved the same from the bundle's chunks (they sit in
  * build/src/bundle/) as from the unbundled modules.
@@ -42,6 +48,6 @@ export function isAnyMainScript(arg: string): boolean {
 }
 
 /** argv (argv[0] = the Node binary) running our entry script with `args`. */
-export function nodeCommand(args: readonly string[]): string[] {
-  return [process.execPath, ...DAEMON_NODE_FLAGS, MAIN_SCRIPT, ...args];
+export function nodeCommand(args: readonly string[], moreFlags: readonly string[] = []): string[] {
+  return [process.execPath, ...DAEMON_NODE_FLAGS, ...moreFlags, MAIN_SCRIPT, ...args];
 }

@@ -183,6 +183,30 @@ const results: {
   memory: { name: Name; mode: string; level: number; rssMiB: number; pssMiB: number }[];
 } = { memory: [] };
 
+// ---- the zygote (TSSHIM_ZYGOTE=1) ----
+
+/** Runs `fn` against a containerd of its own whose warm process forks spares from a zygote. */
+async function withZygote<T>(fn: (cd: Containerd, cpu: CpuGroup) => Promise<T>): Promise<T> {
+  const cd = await startContainerd({ env: { TSSHIM_ZYGOTE: '1' } });
+  const cpu = cpuGroup(cd);
+  try {
+    return await fn(cd, cpu);
+  } finally {
+    await cd.stop();
+    await cpu.remove();
+  }
+}
+
+/** Waits until the zygote of `cd` is up and a spare it forked waits for a job. */
+async function zygoteUp(cd: Containerd): Promise<void> {
+  const forkedSpare = (): boolean =>
+    processesOf(cd, 'ours').some((pid) => {
+      const args = readFileSync(`/proc/${String(pid)}/cmdline`, 'utf8');
+      return args.includes('--single-threaded') && / spare\b/.test(args);
+    });
+  await waitFor(forkedSpare, 60000);
+}
+
 // ---- CPU ----
 
 const CPUACCT = '/sys/fs/cgroup/cpuacct';
@@ -355,6 +379,22 @@ async function main(): Promise<void> {
       '≤ 1.0',
     );
     await remove(warm, detached);
+    await withZygote(async (cd) => {
+      const img = await ensureBusyboxImage(cd);
+      await ctrOk(cd, [...run(img, 'ours', ['--rm']), 'true']);
+      await zygoteUp(cd);
+      const ids: string[] = [];
+      addQuantiles(
+        '`ctr run -d` until RUNNING, zygote',
+        await interleaved(N.runs, (name) => {
+          const args = run(img, name, ['-d']);
+          ids.push(args[args.length - 1] ?? '');
+          return timed(() => ctrOk(cd, [...args, 'sleep', '100000']));
+        }),
+        'ms',
+      );
+      await remove(cd, ids);
+    });
 
     const execIn: Record<Name, string> = {
       reference: uid('reference', 'x'),
@@ -386,14 +426,19 @@ async function main(): Promise<void> {
     // 50 parallel `ctr run -d`: wall time until all RUNNING, and errors; ours also with one
     // daemon for the namespace (the reference has no such mode: its figure is one per container).
     const NAMESPACE_GROUPING = ['--annotation', 'io.containerd.tsshim.v2.grouping=namespace'];
-    const parallelRuns = async (name: Name, extra: string[]) => {
+    const parallelRuns = async (
+      name: Name,
+      extra: string[],
+      cd: Containerd = warm,
+      cpu: CpuGroup = warmCpu,
+    ) => {
       const ids = Array.from({ length: N.parallel }, () => uid(name, 'p'));
       let errors = 0;
-      const cpuBefore = warmCpu.usage();
+      const cpuBefore = cpu.usage();
       const ms = await timed(() =>
         Promise.all(
           ids.map(async (id) => {
-            const r = await warm.ctr(
+            const r = await cd.ctr(
               ['run', '-d', ...extra, '--runtime', RUNTIMES[name], image, id, 'sleep', '100000'],
               { reject: false, timeoutMs: 600000 },
             );
@@ -401,18 +446,26 @@ async function main(): Promise<void> {
           }),
         ),
       );
-      const cpuSeconds = warmCpu.usage() - cpuBefore;
-      await remove(warm, ids);
+      const cpuSeconds = cpu.usage() - cpuBefore;
+      await remove(cd, ids);
       return { ms, errors, cpuSeconds };
     };
     const parallel = {
       reference: await parallelRuns('reference', []),
       ours: await parallelRuns('ours', []),
       oursGrouped: await parallelRuns('ours', NAMESPACE_GROUPING),
+      // Spares forked by the zygote (TSSHIM_ZYGOTE=1), in a containerd of its own.
+      oursZygote: await withZygote(async (cd, cpu) => {
+        const img = await ensureBusyboxImage(cd);
+        await ctrOk(cd, [...run(img, 'ours', ['--rm']), 'true']);
+        await zygoteUp(cd);
+        return parallelRuns('ours', [], cd, cpu);
+      }),
     };
     for (const [mode, ours] of [
       ['', parallel.ours],
       [', namespace grouping (ref: one per container)', parallel.oursGrouped],
+      [', zygote (ref: one per container)', parallel.oursZygote],
     ] as const) {
       rows.push({
         metric: `${String(N.parallel)} parallel \`ctr run -d\`${mode}, wall`,
@@ -456,14 +509,16 @@ async function main(): Promise<void> {
     });
 
     // Memory: a fresh containerd each, so no earlier processes count.
-    for (const [mode, extra] of [
-      ['one shim per container', []],
-      ['namespace grouping', NAMESPACE_GROUPING],
+    for (const [mode, extra, env] of [
+      ['one shim per container', [], {}],
+      ['namespace grouping', NAMESPACE_GROUPING, {}],
+      ['one shim per container, zygote', [], { TSSHIM_ZYGOTE: '1' }],
     ] as const) {
-      const cd = await startContainerd();
+      const cd = await startContainerd({ env });
       try {
         const img = await ensureBusyboxImage(cd);
         await ctrOk(cd, [...run(img, 'ours', ['--rm', ...extra]), 'true']); // warm process up
+        if ('TSSHIM_ZYGOTE' in env) await zygoteUp(cd);
         for (const name of NAMES) {
           if (name === 'reference' && mode !== 'one shim per container') continue;
           await memoryLevels(cd, img, name, mode, [...extra]);

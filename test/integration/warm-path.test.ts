@@ -441,3 +441,54 @@ test('a daemon done with its container takes the next one, with nothing of the f
     await cd.stop();
   }
 });
+
+test('with the zygote on, forked spares serve containers as any daemon, and outlive it', async () => {
+  const cd = await startContainerd({ env: { TSSHIM_ZYGOTE: '1' } });
+  try {
+    const image = await ensureBusyboxImage(cd);
+    await runDetached(cd, image, 'zy-keeper');
+    const zygoteOf = (): number[] => processesMatching(`-address ${cd.address} zygote`);
+    await waitFor(() => zygoteOf().length === 1 && waitsForJob(zygoteOf()[0] ?? 0), 30000);
+    const zygote = zygoteOf()[0] ?? 0;
+    // The spare made while the zygote booted was a Node start-up; the next ones are forked, and
+    // run with the zygote's flags.
+    let daemon = 0;
+    for (let i = 0; i < 3 && daemon === 0; i++) {
+      await waitFor(() => spareOf(cd.address).some(waitsForJob), 30000);
+      const candidate = await runDetached(cd, image, `zy-${String(i)}`);
+      if (commandLine(candidate).includes(' --single-threaded ')) daemon = candidate;
+    }
+    assert.notEqual(daemon, 0, 'a daemon forked by the zygote');
+    const stat = readFileSync(`/proc/${String(daemon)}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    assert.equal(fields[1], '1', 'the daemon is a child of init');
+    assert.equal(fields[3], String(daemon), 'the daemon leads its own session');
+    const id = / -id (\S+) /.exec(commandLine(daemon))?.[1] ?? '';
+
+    // Killed, the zygote takes nothing with it: its daemon serves on, starts still work.
+    process.kill(zygote, 'SIGKILL');
+    await waitFor(() => !isAlive(zygote), 10000);
+    const exec = await cd.ctr(['task', 'exec', '--exec-id', 'e', id, 'sh', '-c', 'exit 7'], {
+      reject: false,
+    });
+    assert.equal(exec.exitCode, 7);
+    const out = await cd.ctr(['task', 'exec', '--exec-id', 'o', id, 'echo', 'forked']);
+    assert.equal(out.stdout.trim(), 'forked');
+    // Its own pid (Node caches the zygote's at start-up) in what it reports.
+    const logFrom = cd.log().length;
+    process.kill(daemon, 'SIGUSR1');
+    await waitFor(
+      () =>
+        cd
+          .log()
+          .slice(logFrom)
+          .includes(` pid=${String(daemon)}`),
+      30000,
+    );
+    await runEcho(cd, image, 'zy-after', 'after');
+    for (let i = 0; i < 3; i++) await destroy(cd, `zy-${String(i)}`);
+    await destroy(cd, 'zy-keeper');
+  } finally {
+    await cd.stop();
+  }
+});

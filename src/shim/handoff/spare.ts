@@ -7,7 +7,7 @@ import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'no
 import { native } from '../../native/index.js';
 import type { ShimFlags } from '../flags.js';
 import { daemonArgs } from '../daemon.js';
-import { nodeCommand } from '../node-command.js';
+import { nodeCommand, ZYGOTE_NODE_FLAGS } from '../node-command.js';
 
 export const SPARE_CHANNEL_FD = 3;
 /** Bound on one channel message (the environment dominates). */
@@ -19,9 +19,13 @@ export const SPARE_READY = 'ready';
  */
 export const TITLE_ROOM = ' '.repeat(1024);
 
-/** The process title of a daemon: its command line, as if started cold. */
+/**
+ * The process title of a daemon: its command line, as if started cold (with the zygote's flags
+ * when the zygote forked it).
+ */
 export function showAsDaemon(flags: ShimFlags): void {
-  process.title = nodeCommand(daemonArgs(flags)).join(' ');
+  const zygoteFlags = process.execArgv.filter((flag) => ZYGOTE_NODE_FLAGS.includes(flag));
+  process.title = nodeCommand(daemonArgs(flags), zygoteFlags).join(' ');
 }
 
 export interface SpareJob {
@@ -62,7 +66,7 @@ function processFootprint(): string {
 }
 
 /** Lets pending closes and writes finish (a turn or two of the loop). */
-const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 50));
+export const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 50));
 
 /** A daemon's traces in the process, undone before it waits for the next job. */
 function resetForNextJob(title: string): void {
@@ -83,13 +87,19 @@ function resetForNextJob(title: string): void {
  * the warm process for another job, but only when nothing of the job is left in it (same fds,
  * cgroups and loop handles as when it first said ready); otherwise it exits, as a daemon does.
  */
-export async function runSpare(): Promise<void> {
+export async function runSpare(forkedChannel?: number, forkedTitle?: string): Promise<void> {
   const { serve } = await import('../serve.js');
   // The channel stays for the process's life: close-on-exec, so no container or runc inherits it.
-  const channel = native.dupFd(SPARE_CHANNEL_FD);
-  native.closeFd(SPARE_CHANNEL_FD);
+  // A spare forked by the zygote (zygote.ts) got it in the fork request.
+  let channel = forkedChannel;
+  if (channel === undefined) {
+    channel = native.dupFd(SPARE_CHANNEL_FD);
+    native.closeFd(SPARE_CHANNEL_FD);
+  }
   // As started (Node's own process.title is argv[0] alone): what `ps` shows of a spare.
-  const title = [process.execPath, ...process.execArgv, ...process.argv.slice(1)].join(' ');
+  const title =
+    forkedTitle ?? [process.execPath, ...process.execArgv, ...process.argv.slice(1)].join(' ');
+  if (forkedTitle !== undefined) process.title = forkedTitle;
   // Node makes process.stderr on first use (closing any socket asks for it): made now, on our
   // /dev/null, it is the same object before and after every job, not a pipe of the first job's log.
   Reflect.get(process, 'stderr');

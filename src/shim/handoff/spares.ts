@@ -19,7 +19,9 @@ import {
   SPARE_READY,
   type SpareJob,
   type SpareReply,
+  TITLE_ROOM,
 } from './spare.js';
+import { Zygote } from './zygote.js';
 
 /** How long a spare may take to take a job before it counts as hung. */
 const ADOPT_TIMEOUT_MS = 3000;
@@ -55,10 +57,12 @@ class Spare {
   /** Settles when the spare is first ready or gone, for every waiter. */
   readonly #settled = new Deferred<void>();
 
-  /** `owner` hears when the daemon it became is done and ready again, and when it is gone. */
+  /**
+   * `start` starts the process with the given channel as its fd 3 and returns its pid. `owner`
+   * hears when the daemon it became is done and ready again, and when it is gone.
+   */
   constructor(
-    args: string[],
-    env: string[],
+    start: (channel: number) => number,
     private readonly owner: {
       booted(spare: Spare): void;
       returned(spare: Spare): void;
@@ -67,10 +71,7 @@ class Spare {
   ) {
     const [mine, theirs] = native.seqpacketPair();
     try {
-      const argv = nodeCommand(args);
-      const fds = [-1, -1, -1];
-      fds[SPARE_CHANNEL_FD] = theirs;
-      this.pid = spawnDetached({ file: argv[0] ?? process.execPath, argv, env, fds });
+      this.pid = start(theirs);
     } catch (err) {
       native.closeFd(mine);
       throw err;
@@ -163,6 +164,8 @@ const MAX_READY = 2;
 const EXTRA_READY_MS = 20_000;
 /** Spares kept ready (or on their way) while starts come faster than one spare boots. */
 const BURST_SPARES = 2;
+/** Pause before a zygote that failed is started again. */
+const ZYGOTE_RETRY_MS = 10_000;
 /**
  * A daemon back this recently means containers come and go: returning daemons (a one-container
  * daemon right after its last container, a grouped one ~1 s after) are the supply, and a spare
@@ -190,12 +193,52 @@ export class SparePool implements DaemonLauncher {
   /** When a daemon last came back. */
   #lastReturn = 0;
   #closed = false;
+  /** Forks spares when on (TSSHIM_ZYGOTE=1); one that failed is replaced after a pause. */
+  #zygote: Zygote | undefined;
+  #zygoteRetryAt = 0;
 
-  /** `args`: the spare's command line (containerd's address, the spare action). */
+  /** `address`: containerd's; `env`: the spares' environment. */
   constructor(
-    private readonly args: string[],
+    private readonly address: string,
     private readonly env: string[],
+    private readonly useZygote = false,
   ) {}
+
+  /** Starts a spare with `channel` as its fd 3: forked when the zygote is ready, else booted. */
+  #startSpare(channel: number): number {
+    if (this.#zygote?.ready === true) {
+      try {
+        return this.#zygote.fork(channel);
+      } catch {
+        // gone or hung: this spare boots Node, and a new zygote is started later
+        this.#zygoteRetryAt = Date.now() + ZYGOTE_RETRY_MS;
+      }
+    }
+    const argv = nodeCommand(['-address', this.address, 'spare', TITLE_ROOM]);
+    const fds = [-1, -1, -1];
+    fds[SPARE_CHANNEL_FD] = channel;
+    return spawnDetached({ file: argv[0] ?? process.execPath, argv, env: this.env, fds });
+  }
+
+  /**
+   * True while a zygote boots (spares then wait for it, rather than boot Node alongside it);
+   * starts one when on and due.
+   */
+  #zygoteBooting(): boolean {
+    if (!this.useZygote || this.#closed) return false;
+    if (this.#zygote?.alive === true) return !this.#zygote.ready;
+    if (Date.now() < this.#zygoteRetryAt) return false;
+    this.#zygoteRetryAt = Date.now() + ZYGOTE_RETRY_MS;
+    try {
+      this.#zygote = new Zygote(['-address', this.address, 'zygote', TITLE_ROOM], this.env, () => {
+        this.replenish();
+      });
+      return true;
+    } catch {
+      this.#zygote = undefined;
+      return false;
+    }
+  }
 
   /** How many processes to keep ready now. */
   #target(now = Date.now()): number {
@@ -209,9 +252,10 @@ export class SparePool implements DaemonLauncher {
   replenish(): void {
     if (this.#closed || this.#fresh.some((spare) => !spare.ready)) return;
     if (this.#fresh.length + this.#returned.length >= this.#target()) return;
+    if (this.#zygoteBooting()) return;
     try {
       this.#fresh.push(
-        new Spare(this.args, this.env, {
+        new Spare((channel) => this.#startSpare(channel), {
           booted: () => {
             this.replenish();
           },
@@ -249,9 +293,14 @@ export class SparePool implements DaemonLauncher {
     return this.#returned.length + this.#fresh.filter((spare) => spare.ready).length;
   }
 
-  /** Pids of processes waiting for a job (not shim daemons, though their command lines say so). */
+  /**
+   * Pids of processes waiting for a job, and of the zygote (not shim daemons, though their command
+   * lines say so).
+   */
   get waitingPids(): number[] {
-    return [...this.#returned, ...this.#fresh].map((spare) => spare.pid);
+    const pids = [...this.#returned, ...this.#fresh].map((spare) => spare.pid);
+    if (this.#zygote?.alive === true) pids.push(this.#zygote.pid);
+    return pids;
   }
 
   /** Lets extra ready processes go once a burst is over; one stays ready. */
@@ -317,6 +366,7 @@ export class SparePool implements DaemonLauncher {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#zygote?.close();
     const waiting = [...this.#returned.splice(0), ...this.#fresh.splice(0)];
     await Promise.all(waiting.map((spare) => spare.kill()));
     // Daemons serving carry on; they exit when done instead of coming back.

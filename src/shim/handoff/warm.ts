@@ -11,7 +11,6 @@ import { isMainScript } from '../node-command.js';
 import { bindUnlessLive, ensureSocketDir } from '../socket.js';
 import { serveRelay, type RelayPolicy } from './relay.js';
 import { SparePool } from './spares.js';
-import { TITLE_ROOM } from './spare.js';
 import {
   coldLockPath,
   takeColdLock,
@@ -94,7 +93,8 @@ async function serveWarm(address: string, coldLock: ColdLock): Promise<void> {
   const env = Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
   const monitor = new Monitor();
   monitor.start({ subreaper: false });
-  const spares = new SparePool(['-address', address, 'spare', TITLE_ROOM], env);
+  // Opt-in while it proves itself: spares forked by a zygote (zygote.ts) instead of booted.
+  const spares = new SparePool(address, env, process.env['TSSHIM_ZYGOTE'] === '1');
   spares.replenish();
   const policy = relayPolicy(address);
   let active = 0;
