@@ -15,6 +15,18 @@ static void CloseRange(int from, int to) {
     for (int fd = from; fd <= to && fd < 4096; fd++) close(fd);
 }
 
+pid_t ReapIntermediate(pid_t child, int pidFd) {
+  int status;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  pid_t pid = -1;
+  ssize_t got;
+  do got = read(pidFd, &pid, sizeof(pid));
+  while (got < 0 && errno == EINTR);
+  close(pidFd);
+  return got == static_cast<ssize_t>(sizeof(pid)) ? pid : -1;
+}
+
 // spawnDetached({file, argv, env, cwd?, fds}): pid of a grandchild leading a new session, whose
 // parent is init (the intermediate child exits at once and is reaped here). Child fd i = fds[i] (-1:
 // /dev/null), nothing else inherited, signals reset. Throws the exec error if exec failed.
@@ -96,15 +108,9 @@ static Napi::Value SpawnDetached(const Napi::CallbackInfo& info) {
     close(errPipe[0]);
     return ThrowErrno(env, forkErr, "fork");
   }
-  int status;
-  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  pid_t pid = -1;
-  ssize_t got;
-  do got = read(pidPipe[0], &pid, sizeof(pid));
-  while (got < 0 && errno == EINTR);
-  close(pidPipe[0]);
+  pid_t pid = ReapIntermediate(child, pidPipe[0]);
   int execErr = 0;
+  ssize_t got;
   do got = read(errPipe[0], &execErr, sizeof(execErr));
   while (got < 0 && errno == EINTR);
   close(errPipe[0]);

@@ -61,6 +61,12 @@ inline std::vector<std::string> StringArray(Napi::Array arr) {
   return out;
 }
 
+/**
+ * After a double fork: reaps the intermediate `child` and reads the grandchild's pid it wrote to
+ * `pidFd` (closed here); -1 if none came.
+ */
+pid_t ReapIntermediate(pid_t child, int pidFd);
+
 /** One message with an optional fd (SCM_RIGHTS; fd < 0: none); -1 and errno on failure. */
 ssize_t SendWithFd(int sock, const void* data, size_t len, int fd);
 

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -56,15 +55,8 @@ static Napi::Value ForkDetached(const Napi::CallbackInfo& info) {
     close(pidPipe[0]);
     return ThrowErrno(env, forkErr, "fork");
   }
-  int status;
-  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  pid_t pid = -1;
-  ssize_t got;
-  do got = read(pidPipe[0], &pid, sizeof(pid));
-  while (got < 0 && errno == EINTR);
-  close(pidPipe[0]);
-  if (got != sizeof(pid) || pid < 0) return ThrowErrno(env, EAGAIN, "fork");
+  pid_t pid = ReapIntermediate(child, pidPipe[0]);
+  if (pid <= 0) return ThrowErrno(env, EAGAIN, "fork");
   return Napi::Number::New(env, pid);
 }
 

@@ -5,6 +5,7 @@
 // with init as parent and no stdio of ours).
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { native } from '../../native/index.js';
+import { spawnDetached } from '../../reaper/index.js';
 import type { ShimFlags } from '../flags.js';
 import { daemonArgs } from '../daemon.js';
 import { nodeCommand, ZYGOTE_NODE_FLAGS } from '../node-command.js';
@@ -18,6 +19,38 @@ export const SPARE_READY = 'ready';
  * area), so `ps` shows its flags as for any shim daemon.
  */
 export const TITLE_ROOM = ' '.repeat(1024);
+
+/**
+ * Starts a process of ours with one end of a new SOCK_SEQPACKET pair (`start` gets it, and it is
+ * closed here after): its pid, and our end.
+ */
+export function startWithChannel(start: (theirs: number) => number): {
+  pid: number;
+  channel: number;
+} {
+  const [mine, theirs] = native.seqpacketPair();
+  try {
+    return { pid: start(theirs), channel: mine };
+  } catch (err) {
+    native.closeFd(mine);
+    throw err;
+  } finally {
+    native.closeFd(theirs);
+  }
+}
+
+/** A detached Node of ours running `args`, with `channel` as its fd 3: its pid. */
+export function spawnWithChannel(
+  args: readonly string[],
+  env: string[],
+  channel: number,
+  moreFlags: readonly string[] = [],
+): number {
+  const argv = nodeCommand(args, moreFlags);
+  const fds = [-1, -1, -1];
+  fds[SPARE_CHANNEL_FD] = channel;
+  return spawnDetached({ file: argv[0] ?? process.execPath, argv, env, fds });
+}
 
 /**
  * The process title of a daemon: its command line, as if started cold (with the zygote's flags

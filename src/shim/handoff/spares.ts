@@ -5,8 +5,6 @@
 import { readFileSync } from 'node:fs';
 import { native, type FdWatcher, POLL_READABLE } from '../../native/index.js';
 import { Deferred, sleep, withTimeout } from '../../base/deferred.js';
-import { spawnDetached } from '../../reaper/index.js';
-import { nodeCommand } from '../node-command.js';
 import {
   spawnDaemon,
   type DaemonJob,
@@ -15,8 +13,9 @@ import {
 } from '../daemon.js';
 import {
   MAX_SPARE_MESSAGE,
-  SPARE_CHANNEL_FD,
   SPARE_READY,
+  spawnWithChannel,
+  startWithChannel,
   type SpareJob,
   type SpareReply,
   TITLE_ROOM,
@@ -69,18 +68,11 @@ class Spare {
       gone(spare: Spare): void;
     },
   ) {
-    const [mine, theirs] = native.seqpacketPair();
-    try {
-      this.pid = start(theirs);
-    } catch (err) {
-      native.closeFd(mine);
-      throw err;
-    } finally {
-      native.closeFd(theirs);
-    }
-    this.#channel = mine;
-    native.setNonBlocking(mine, true);
-    this.#watcher = new native.FdWatcher(mine, () => {
+    const { pid, channel } = startWithChannel(start);
+    this.pid = pid;
+    this.#channel = channel;
+    native.setNonBlocking(channel, true);
+    this.#watcher = new native.FdWatcher(channel, () => {
       this.#receive();
     });
     this.#watcher.start(POLL_READABLE);
@@ -214,10 +206,7 @@ export class SparePool implements DaemonLauncher {
         this.#zygoteRetryAt = Date.now() + ZYGOTE_RETRY_MS;
       }
     }
-    const argv = nodeCommand(['-address', this.address, 'spare', TITLE_ROOM]);
-    const fds = [-1, -1, -1];
-    fds[SPARE_CHANNEL_FD] = channel;
-    return spawnDetached({ file: argv[0] ?? process.execPath, argv, env: this.env, fds });
+    return spawnWithChannel(['-address', this.address, 'spare', TITLE_ROOM], this.env, channel);
   }
 
   /**

@@ -8,11 +8,19 @@
 // The channel: the zygote says ZYGOTE_READY once loaded; each request is one message carrying the
 // new spare's channel (SCM_RIGHTS), answered with the spare's pid (a SpareReply). EOF: exit.
 import { native, type FdWatcher, POLL_READABLE } from '../../native/index.js';
-import { spawnDetached } from '../../reaper/index.js';
-import { nodeCommand, ZYGOTE_NODE_FLAGS } from '../node-command.js';
-import { MAX_SPARE_MESSAGE, runSpare, settle, type SpareReply } from './spare.js';
+import { ZYGOTE_NODE_FLAGS } from '../node-command.js';
+import {
+  MAX_SPARE_MESSAGE,
+  runSpare,
+  settle,
+  spawnWithChannel,
+  SPARE_CHANNEL_FD,
+  startWithChannel,
+  type SpareReply,
+} from './spare.js';
 
-export const ZYGOTE_CHANNEL_FD = 3;
+/** The same fd as a spare's: both are started by spawnWithChannel. */
+const ZYGOTE_CHANNEL_FD = SPARE_CHANNEL_FD;
 export const ZYGOTE_READY = 'ready';
 const FORK_REQUEST = 'fork';
 /** A fork takes milliseconds; a zygote silent this long is hung (and killed). */
@@ -71,19 +79,20 @@ export async function runZygote(spareTitle: string): Promise<void> {
     if (message.fd < 0 || message.data.toString() !== FORK_REQUEST) {
       reply = { error: 'a fork request carries the new spare channel and nothing else' };
     } else {
+      let forked: { pid: number } | { error: string };
       try {
-        const pid = native.forkDetached();
-        if (pid === 0) {
-          native.closeFd(channel);
-          becomeForked();
-          touchYoungGeneration();
-          await runSpare(message.fd, spareTitle);
-          return;
-        }
-        reply = { pid };
+        forked = { pid: native.forkDetached() };
       } catch (err) {
-        reply = { error: err instanceof Error ? err.message : String(err) };
+        forked = { error: err instanceof Error ? err.message : String(err) };
       }
+      if ('pid' in forked && forked.pid === 0) {
+        native.closeFd(channel);
+        becomeForked();
+        touchYoungGeneration();
+        await runSpare(message.fd, spareTitle);
+        return;
+      }
+      reply = forked;
     }
     if (message.fd >= 0) native.closeFd(message.fd);
     try {
@@ -107,20 +116,12 @@ export class Zygote {
    * runs once it is ready to fork, or gone before that.
    */
   constructor(args: readonly string[], env: string[], settled: () => void) {
-    const [mine, theirs] = native.seqpacketPair();
-    try {
-      const argv = nodeCommand(args, ZYGOTE_NODE_FLAGS);
-      const fds = [-1, -1, -1];
-      fds[ZYGOTE_CHANNEL_FD] = theirs;
-      this.pid = spawnDetached({ file: argv[0] ?? process.execPath, argv, env, fds });
-    } catch (err) {
-      native.closeFd(mine);
-      throw err;
-    } finally {
-      native.closeFd(theirs);
-    }
-    this.#channel = mine;
-    this.#watcher = new native.FdWatcher(mine, () => {
+    const { pid, channel } = startWithChannel((theirs) =>
+      spawnWithChannel(args, env, theirs, ZYGOTE_NODE_FLAGS),
+    );
+    this.pid = pid;
+    this.#channel = channel;
+    this.#watcher = new native.FdWatcher(channel, () => {
       this.#stopWatching();
       this.#ready = this.#receive() === ZYGOTE_READY;
       if (!this.#ready) this.kill();
