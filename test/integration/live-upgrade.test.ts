@@ -112,7 +112,8 @@ function daemonOf(id: string, group: string[] = [id]): number {
   const pids = group
     .flatMap((g) => processesMatching(`-id ${g} -address ${h.cd.address}`))
     .filter((pid) => !/ (start|delete)$/.test(commandLine(pid)));
-  assert.equal(pids.length, 1, `one daemon for ${id}: ${pids.join(',')}`);
+  const described = pids.map((pid) => `${String(pid)}: ${commandLine(pid)}`);
+  assert.equal(pids.length, 1, `one daemon for ${id}:\n${described.join('\n')}`);
   return pids[0] ?? 0;
 }
 
