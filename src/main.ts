@@ -52,9 +52,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (action === 'zygote') {
     const { runZygote } = await import('./shim/handoff/zygote.js');
-    const { nodeCommand, ZYGOTE_NODE_FLAGS } = await import('./shim/node-command.js');
-    // What `ps` shows of the spares it forks: a spare's command line, with the zygote's flags.
-    await runZygote(nodeCommand(['-address', address, 'spare'], ZYGOTE_NODE_FLAGS).join(' '));
+    await runZygote(address);
     return 0;
   }
   if (action === 'spare') {

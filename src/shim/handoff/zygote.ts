@@ -8,7 +8,7 @@
 // The channel: the zygote says ZYGOTE_READY once loaded; each request is one message carrying the
 // new spare's channel (SCM_RIGHTS), answered with the spare's pid (a SpareReply). EOF: exit.
 import { native, type FdWatcher, POLL_READABLE } from '../../native/index.js';
-import { ZYGOTE_NODE_FLAGS } from '../node-command.js';
+import { nodeCommand, ZYGOTE_NODE_FLAGS } from '../node-command.js';
 import {
   MAX_SPARE_MESSAGE,
   runSpare,
@@ -56,8 +56,10 @@ function touchYoungGeneration(): void {
  * The zygote: loads the daemon's code, then forks one spare per request. Returns (to exit) at EOF;
  * in a forked spare, returns when that spare is done.
  */
-export async function runZygote(spareTitle: string): Promise<void> {
+export async function runZygote(address: string): Promise<void> {
   await import('../serve.js');
+  // What `ps` shows of the spares it forks: a spare's command line, with the zygote's flags.
+  const spareTitle = nodeCommand(['-address', address, 'spare'], ZYGOTE_NODE_FLAGS).join(' ');
   const channel = native.dupFd(ZYGOTE_CHANNEL_FD);
   native.closeFd(ZYGOTE_CHANNEL_FD);
   // Made now, on our /dev/null, so every forked spare has the same one (see runSpare).
