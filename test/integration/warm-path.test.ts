@@ -465,6 +465,17 @@ test('with the zygote on, forked spares serve containers as any daemon, and outl
     assert.equal(fields[3], String(daemon), 'the daemon leads its own session');
     const id = / -id (\S+) /.exec(commandLine(daemon))?.[1] ?? '';
 
+    // A burst: more starts at once than spares are ready. Each that finds none ready has one
+    // forked for itself, so none boots Node (a booted daemon lacks the zygote's flags).
+    const burst = Array.from({ length: 8 }, (_, i) => `zy-burst-${String(i)}`);
+    const burstDaemons = await Promise.all(burst.map((b) => runDetached(cd, image, b)));
+    assert.deepEqual(
+      burstDaemons.filter((pid) => !commandLine(pid).includes(' --single-threaded ')),
+      [],
+      'every daemon of the burst forked by the zygote',
+    );
+    await Promise.all(burst.map((b) => destroy(cd, b)));
+
     // Killed, the zygote takes nothing with it: its daemon serves on, starts still work.
     process.kill(zygote, 'SIGKILL');
     await waitFor(() => !isAlive(zygote), 10000);
