@@ -6,8 +6,10 @@
 // Modes: "warm" is a containerd after one warm-up container (our warm process and spare are up);
 // "cold" is a containerd whose environment has TSSHIM_WARM=0 (every start and delete of ours
 // boots Node), and the warm containerd's first container once its warm process has left (the
-// start boots Node, which starts the warm process for the delete). Memory is summed over every process of a runtime serving that containerd (ours:
-// daemons, the warm process and its spare), divided by the running containers. CPU is read from
+// start boots Node, which starts the warm process for the delete). Our spares are forked by the
+// zygote (the default) and, in rows that say so, booted (TSSHIM_ZYGOTE=0). Memory is summed over
+// every process of a runtime serving that containerd (ours: daemons, the warm process, its zygote
+// and spare), divided by the running containers. CPU is read from
 // a cpuacct cgroup holding containerd and all it starts (shims, warm processes, runc), per
 // lifecycle and over the 50 parallel starts; the containers' own CPU is not in it (runc moves
 // them out), nor is ctr's.
@@ -183,11 +185,11 @@ const results: {
   memory: { name: Name; mode: string; level: number; rssMiB: number; pssMiB: number }[];
 } = { memory: [] };
 
-// ---- the zygote (TSSHIM_ZYGOTE=1) ----
+// ---- spares: forked by the zygote (the default), or booted (TSSHIM_ZYGOTE=0) ----
 
-/** Runs `fn` against a containerd of its own whose warm process forks spares from a zygote. */
-async function withZygote<T>(fn: (cd: Containerd, cpu: CpuGroup) => Promise<T>): Promise<T> {
-  const cd = await startContainerd({ env: { TSSHIM_ZYGOTE: '1' } });
+/** Runs `fn` against a containerd of its own whose warm process boots its spares. */
+async function withBootedSpares<T>(fn: (cd: Containerd, cpu: CpuGroup) => Promise<T>): Promise<T> {
+  const cd = await startContainerd({ env: { TSSHIM_ZYGOTE: '0' } });
   const cpu = cpuGroup(cd);
   try {
     return await fn(cd, cpu);
@@ -326,6 +328,7 @@ async function main(): Promise<void> {
     // The binary's own -v: the reference's Go binary, ours relayed to the warm process, and ours
     // with no warm process (Node starts).
     await ctrOk(warm, [...run(image, 'ours', ['--rm']), 'true']); // warm-up: warm process up
+    await zygoteUp(warm);
     await new Promise((r) => setTimeout(r, 3000));
     const refShim = (await execa('sh', ['-c', 'command -v containerd-shim-runc-v2'])).stdout.trim();
     const ourShim = join(REPO, 'bin/containerd-shim-tsshim-v2');
@@ -367,6 +370,7 @@ async function main(): Promise<void> {
       'ms',
     );
     await ctrOk(warm, [...run(image, 'ours', ['--rm']), 'true']); // warm again
+    await zygoteUp(warm);
     const detached: string[] = [];
     addQuantiles(
       '`ctr run -d` until RUNNING',
@@ -379,13 +383,13 @@ async function main(): Promise<void> {
       '≤ 1.0',
     );
     await remove(warm, detached);
-    await withZygote(async (cd) => {
+    await withBootedSpares(async (cd) => {
       const img = await ensureBusyboxImage(cd);
       await ctrOk(cd, [...run(img, 'ours', ['--rm']), 'true']);
-      await zygoteUp(cd);
+      await new Promise((r) => setTimeout(r, 3000));
       const ids: string[] = [];
       addQuantiles(
-        '`ctr run -d` until RUNNING, zygote',
+        '`ctr run -d` until RUNNING, booted spares (`TSSHIM_ZYGOTE=0`)',
         await interleaved(N.runs, (name) => {
           const args = run(img, name, ['-d']);
           ids.push(args[args.length - 1] ?? '');
@@ -454,18 +458,18 @@ async function main(): Promise<void> {
       reference: await parallelRuns('reference', []),
       ours: await parallelRuns('ours', []),
       oursGrouped: await parallelRuns('ours', NAMESPACE_GROUPING),
-      // Spares forked by the zygote (TSSHIM_ZYGOTE=1), in a containerd of its own.
-      oursZygote: await withZygote(async (cd, cpu) => {
+      // Spares booted (TSSHIM_ZYGOTE=0), in a containerd of its own.
+      oursBooted: await withBootedSpares(async (cd, cpu) => {
         const img = await ensureBusyboxImage(cd);
         await ctrOk(cd, [...run(img, 'ours', ['--rm']), 'true']);
-        await zygoteUp(cd);
+        await new Promise((r) => setTimeout(r, 3000));
         return parallelRuns('ours', [], cd, cpu);
       }),
     };
     for (const [mode, ours] of [
       ['', parallel.ours],
       [', namespace grouping (ref: one per container)', parallel.oursGrouped],
-      [', zygote (ref: one per container)', parallel.oursZygote],
+      [', booted spares (`TSSHIM_ZYGOTE=0`)', parallel.oursBooted],
     ] as const) {
       rows.push({
         metric: `${String(N.parallel)} parallel \`ctr run -d\`${mode}, wall`,
@@ -512,13 +516,14 @@ async function main(): Promise<void> {
     for (const [mode, extra, env] of [
       ['one shim per container', [], {}],
       ['namespace grouping', NAMESPACE_GROUPING, {}],
-      ['one shim per container, zygote', [], { TSSHIM_ZYGOTE: '1' }],
+      ['one shim per container, booted spares (`TSSHIM_ZYGOTE=0`)', [], { TSSHIM_ZYGOTE: '0' }],
     ] as const) {
       const cd = await startContainerd({ env });
       try {
         const img = await ensureBusyboxImage(cd);
         await ctrOk(cd, [...run(img, 'ours', ['--rm', ...extra]), 'true']); // warm process up
-        if ('TSSHIM_ZYGOTE' in env) await zygoteUp(cd);
+        if ('TSSHIM_ZYGOTE' in env) await new Promise((r) => setTimeout(r, 3000));
+        else await zygoteUp(cd);
         for (const name of NAMES) {
           if (name === 'reference' && mode !== 'one shim per container') continue;
           await memoryLevels(cd, img, name, mode, [...extra]);

@@ -93,8 +93,8 @@ async function serveWarm(address: string, coldLock: ColdLock): Promise<void> {
   const env = Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
   const monitor = new Monitor();
   monitor.start({ subreaper: false });
-  // Opt-in while it proves itself: spares forked by a zygote (zygote.ts) instead of booted.
-  const spares = new SparePool(address, env, process.env['TSSHIM_ZYGOTE'] === '1');
+  // Spares forked by a zygote (zygote.ts) instead of booted, unless TSSHIM_ZYGOTE=0.
+  const spares = new SparePool(address, env, process.env['TSSHIM_ZYGOTE'] !== '0');
   spares.replenish();
   const policy = relayPolicy(address);
   let active = 0;

@@ -1,4 +1,4 @@
-// The zygote (opt-in, TSSHIM_ZYGOTE=1): a Node process booted once with the daemon's code loaded,
+// The zygote (on unless TSSHIM_ZYGOTE=0): a Node process booted once with the daemon's code loaded,
 // which makes the warm process's spares by fork(2) instead of by a Node start-up each. A forked
 // spare costs a few milliseconds of CPU instead of ~200, and shares the zygote's code and heap
 // pages copy-on-write. It runs V8 without background threads (--single-threaded): fork copies
