@@ -203,7 +203,8 @@ async function withBootedSpares<T>(fn: (cd: Containerd, cpu: CpuGroup) => Promis
 async function spareUp(cd: Containerd, forked = true): Promise<void> {
   const waitingSpare = (): boolean =>
     processesOf(cd, 'ours').some((pid) => {
-      const args = readFileSync(`/proc/${String(pid)}/cmdline`, 'utf8');
+      // A booted spare's argv is NUL-separated; a forked one's title, space-separated.
+      const args = readFileSync(`/proc/${String(pid)}/cmdline`, 'utf8').replace(/\0/g, ' ');
       return args.includes('--single-threaded') === forked && / spare\b/.test(args);
     });
   await waitFor(waitingSpare, 60000);
