@@ -210,6 +210,29 @@ async function spareUp(cd: Containerd, forked = true): Promise<void> {
   await waitFor(waitingSpare, 60000);
 }
 
+/** Runs a container of ours (`--rm`: the warm process is up after it), then waits for a spare. */
+async function oursReady(
+  cd: Containerd,
+  image: string,
+  forked = true,
+  extra: readonly string[] = [],
+): Promise<void> {
+  await ctrOk(cd, [...run(image, 'ours', ['--rm', ...extra]), 'true']);
+  await spareUp(cd, forked);
+}
+
+/**
+ * Starts a container of ours that runs until removed, as on a node in use: the harness's
+ * containerd lets our warm process leave 1 s after the last shim (production: 10 s), and a sample
+ * after a longer pause would find none and boot Node. Returns its id once a spare waits.
+ */
+async function keepOursRunning(cd: Containerd, image: string): Promise<string> {
+  const args = run(image, 'ours', ['-d']);
+  await ctrOk(cd, [...args, 'sleep', '100000']);
+  await spareUp(cd);
+  return args[args.length - 1] ?? '';
+}
+
 // ---- CPU ----
 
 const CPUACCT = '/sys/fs/cgroup/cpuacct';
@@ -331,12 +354,8 @@ async function main(): Promise<void> {
     // The binary's own -v: the reference's Go binary, ours relayed to the warm process, and ours
     // with no warm process (Node starts).
     await ctrOk(warm, [...run(image, 'ours', ['--rm']), 'true']); // warm-up: warm process up
-    // A container of ours running meanwhile, as on a node in use: the harness's containerd lets
-    // our warm process leave 1 s after the last shim (production: 10 s), and a sample after a
-    // longer pause (the waits below, a reference run of seconds) would find none and boot Node.
-    const keeper = run(image, 'ours', ['-d']);
-    await ctrOk(warm, [...keeper, 'sleep', '100000']);
-    await spareUp(warm);
+    // Through the waits below and the reference's runs of seconds.
+    const keeper = await keepOursRunning(warm, image);
     await new Promise((r) => setTimeout(r, 3000));
     const refShim = (await execa('sh', ['-c', 'command -v containerd-shim-runc-v2'])).stdout.trim();
     const ourShim = join(REPO, 'bin/containerd-shim-tsshim-v2');
@@ -367,7 +386,7 @@ async function main(): Promise<void> {
       'ms',
       '≤ 1.5',
     );
-    await remove(warm, [keeper[keeper.length - 1] ?? '']);
+    await remove(warm, [keeper]);
     // The first container with the warm path on: no warm process yet (none ran for the last
     // linger time), so the start boots Node and that process starts the warm process.
     addQuantiles(
@@ -378,10 +397,8 @@ async function main(): Promise<void> {
       }),
       'ms',
     );
-    // Warm again, with a container of ours running until the last warm row (as above).
-    const keeperAgain = run(image, 'ours', ['-d']);
-    await ctrOk(warm, [...keeperAgain, 'sleep', '100000']);
-    await spareUp(warm);
+    // Warm again, with a container of ours running until the last warm row.
+    const keeperAgain = await keepOursRunning(warm, image);
     const detached: string[] = [];
     addQuantiles(
       '`ctr run -d` until RUNNING',
@@ -396,8 +413,7 @@ async function main(): Promise<void> {
     await remove(warm, detached);
     await withBootedSpares(async (cd) => {
       const img = await ensureBusyboxImage(cd);
-      await ctrOk(cd, [...run(img, 'ours', ['--rm']), 'true']);
-      await spareUp(cd, false);
+      await oursReady(cd, img, false);
       const ids: string[] = [];
       addQuantiles(
         '`ctr run -d` until RUNNING, booted spares (`TSSHIM_ZYGOTE=0`)',
@@ -448,12 +464,9 @@ async function main(): Promise<void> {
       cpu: CpuGroup = warmCpu,
       forked = true,
     ) => {
-      if (name === 'ours') {
-        // Our warm process and a spare up, as for every warm row: the harness's containerd lets
-        // the warm process leave 1 s after the last shim, and the burst would start cold.
-        await ctrOk(cd, [...run(image, 'ours', ['--rm']), 'true']);
-        await spareUp(cd, forked);
-      }
+      // Our warm process and a spare up, as for every warm row: the harness's containerd lets
+      // the warm process leave 1 s after the last shim, and the burst would start cold.
+      if (name === 'ours') await oursReady(cd, image, forked);
       const ids = Array.from({ length: N.parallel }, () => uid(name, 'p'));
       let errors = 0;
       const cpuBefore = cpu.usage();
@@ -527,7 +540,7 @@ async function main(): Promise<void> {
       ours: ttyShort.ours,
       unit: 'bytes',
     });
-    await remove(warm, [keeperAgain[keeperAgain.length - 1] ?? '']);
+    await remove(warm, [keeperAgain]);
 
     // Memory: a fresh containerd each, so no earlier processes count.
     for (const [mode, extra, env] of [
@@ -542,10 +555,7 @@ async function main(): Promise<void> {
         // leave 1 s after the last shim, and the first daemon would then be a cold one.
         for (const name of ['ours', 'reference'] as const) {
           if (name === 'reference' && mode !== 'one shim per container') continue;
-          if (name === 'ours') {
-            await ctrOk(cd, [...run(img, 'ours', ['--rm', ...extra]), 'true']); // warm process up
-            await spareUp(cd, !('TSSHIM_ZYGOTE' in env));
-          }
+          if (name === 'ours') await oursReady(cd, img, !('TSSHIM_ZYGOTE' in env), extra);
           await memoryLevels(cd, img, name, mode, [...extra]);
         }
       } finally {

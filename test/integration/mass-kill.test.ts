@@ -59,8 +59,8 @@ async function assertNothingLeft(ids: string[], inits: number[]): Promise<void> 
   const failures = h.cd
     .log()
     .split('\n')
-    // The second: our delete failed or was killed after its shim died, so containerd left the
-    // bundle (and its rootfs mount) without deleting it.
+    // The second: containerd could not finish a dead shim's clean-up (after our delete, its own
+    // removal of the bundle), and leaves the bundle and its rootfs mount behind.
     .filter((l) => /failed to delete|failed to clean up after shim disconnected/.test(l));
   assert.deepEqual(failures, [], 'containerd never gave up on our delete');
   assert.deepEqual(mountsUnder(`${h.cd.state}/io.containerd.runtime.v2.task`), [], 'mounts');
