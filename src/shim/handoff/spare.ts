@@ -136,7 +136,8 @@ export async function runSpare(forkedChannel?: number, forkedTitle?: string): Pr
   // Node makes process.stderr on first use (closing any socket asks for it): made now, on our
   // /dev/null, it is the same object before and after every job, not a pipe of the first job's log.
   Reflect.get(process, 'stderr');
-  await settle();
+  // A forked spare is a copy of a zygote that had settled before it forked: nothing is pending.
+  if (forkedChannel === undefined) await settle();
   const footprint = processFootprint();
   const send = (message: string | SpareReply): void => {
     const text = typeof message === 'string' ? message : JSON.stringify(message);

@@ -58,6 +58,9 @@ function touchYoungGeneration(): void {
  */
 export async function runZygote(address: string): Promise<void> {
   await import('../serve.js');
+  // Node's own modules that a daemon loads on first use (net's listen loads cluster, and with it
+  // child_process and dgram): loaded here, they are compiled once for every forked daemon.
+  await import('node:cluster');
   // What `ps` shows of the spares it forks: a spare's command line, with the zygote's flags.
   const spareTitle = nodeCommand(['-address', address, 'spare'], ZYGOTE_NODE_FLAGS).join(' ');
   const channel = native.dupFd(ZYGOTE_CHANNEL_FD);
