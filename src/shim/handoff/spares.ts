@@ -174,11 +174,12 @@ const RECENT_RETURN_MS = 3000;
 /**
  * The warm process's ready processes: freshly booted spares, and daemons of ours that finished
  * serving and came back clean (spare.ts). Reusing those takes the Node start-up off the path of
- * back-to-back containers. One process is kept ready; after a start found none ready (it had to
- * wait for a boot, or start cold) while no daemon came back lately, two are, until
- * EXTRA_READY_MS pass without that happening. Spares boot one at a time, so a boot never
- * competes with another for the CPU a start needs; with a zygote, a start that finds none ready
- * has one forked for itself (a fork costs milliseconds, not a boot).
+ * back-to-back containers. One process is kept ready. With a zygote, a start that finds none
+ * ready has one forked for itself (a fork costs milliseconds, not a boot), and a used spare's
+ * replacement is forked once the start it served is under way. Without one, spares boot one at
+ * a time, so a boot never competes with another for the CPU a start needs, and after a start
+ * found none ready (it had to wait for a boot, or start cold) while no daemon came back lately,
+ * two are kept ready until EXTRA_READY_MS pass without that happening.
  */
 export class SparePool implements DaemonLauncher {
   /** Spares booting or booted and not yet used (the oldest first). */
@@ -238,8 +239,12 @@ export class SparePool implements DaemonLauncher {
     }
   }
 
-  /** How many processes to keep ready now. */
+  /**
+   * How many processes to keep ready now. With a zygote, one: a start that finds none ready has
+   * one forked for itself, so a second would only cost memory.
+   */
   #target(now = Date.now()): number {
+    if (this.#zygote?.ready === true) return 1;
     return now < this.#burstUntil ? BURST_SPARES : 1;
   }
 
