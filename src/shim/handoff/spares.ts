@@ -156,12 +156,6 @@ const MAX_READY = 2;
 const EXTRA_READY_MS = 20_000;
 /** Spares kept ready (or on their way) while starts come faster than one spare boots. */
 const BURST_SPARES = 2;
-/**
- * With a zygote, how long after a handover its replacement is forked: later than the start it
- * served (runc create and start run meanwhile, on the same cores), and never in a start's way,
- * since a start that finds none ready has one forked for itself.
- */
-const FORKED_REPLACEMENT_DELAY_MS = 250;
 /** Pause before a zygote that failed is started again. */
 const ZYGOTE_RETRY_MS = 10_000;
 /**
@@ -175,11 +169,10 @@ const RECENT_RETURN_MS = 3000;
  * The warm process's ready processes: freshly booted spares, and daemons of ours that finished
  * serving and came back clean (spare.ts). Reusing those takes the Node start-up off the path of
  * back-to-back containers. One process is kept ready. With a zygote, a start that finds none
- * ready has one forked for itself (a fork costs milliseconds, not a boot), and a used spare's
- * replacement is forked once the start it served is under way. Without one, spares boot one at
- * a time, so a boot never competes with another for the CPU a start needs, and after a start
- * found none ready (it had to wait for a boot, or start cold) while no daemon came back lately,
- * two are kept ready until EXTRA_READY_MS pass without that happening.
+ * ready has one forked for itself (a fork costs milliseconds, not a boot). Without one, spares
+ * boot one at a time, so a boot never competes with another for the CPU a start needs, and
+ * after a start found none ready (it had to wait for a boot, or start cold) while no daemon came
+ * back lately, two are kept ready until EXTRA_READY_MS pass without that happening.
  */
 export class SparePool implements DaemonLauncher {
   /** Spares booting or booted and not yet used (the oldest first). */
@@ -196,8 +189,6 @@ export class SparePool implements DaemonLauncher {
   /** Forks spares when on (unless TSSHIM_ZYGOTE=0); one that failed is replaced after a pause. */
   #zygote: Zygote | undefined;
   #zygoteRetryAt = 0;
-  /** The pending replenish after a handover, when a zygote forks the replacement. */
-  #replacementTimer: NodeJS.Timeout | undefined;
 
   /** `address`: containerd's; `env`: the spares' environment. */
   constructor(
@@ -394,28 +385,12 @@ export class SparePool implements DaemonLauncher {
       await spare.kill();
       return undefined;
     } finally {
-      this.#replaceLater();
-    }
-  }
-
-  /** Replenishes now when spares boot; a little later when the zygote forks them. */
-  #replaceLater(): void {
-    if (this.#zygote?.ready !== true) {
       this.replenish();
-      return;
     }
-    if (this.#replacementTimer !== undefined) return;
-    this.#replacementTimer = setTimeout(() => {
-      this.#replacementTimer = undefined;
-      this.replenish();
-    }, FORKED_REPLACEMENT_DELAY_MS);
-    this.#replacementTimer.unref();
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#replacementTimer);
-    this.#replacementTimer = undefined;
     this.#zygote?.close();
     const waiting = [...this.#returned.splice(0), ...this.#fresh.splice(0)];
     await Promise.all(waiting.map((spare) => spare.kill()));
