@@ -82,7 +82,7 @@ export async function runZygote(address: string): Promise<void> {
         native.closeFd(channel);
         becomeForked();
         // Nothing is touched ahead of the job: copying the whole young generation up front (to
-        // take its copy-on-write faults off the job's path) cost each daemon 1.2 MiB of PSS and
+        // take its copy-on-write faults off the job's path) cost each daemon ~1.1 MiB of PSS and
         // 4-8 ms of CPU, more than the faults it saved, and back-to-back starts were no faster.
         await runSpare(message.fd, spareTitle);
         return;
