@@ -307,13 +307,12 @@ describe('runtime options', () => {
       }
     } finally {
       rec.remove();
-      for (const d of dirs) {
-        try {
-          rmdirSync(d);
-        } catch {
-          // a straggler still inside; the directory is harmless
-        }
-      }
+      // The daemon leaves the cgroup when it exits (it does not go back to the warm process: its
+      // cgroups are no longer a spare's), a moment after the container's delete.
+      const empty = (d: string): boolean =>
+        !existsSync(d) || readFileSync(join(d, 'cgroup.procs'), 'utf8').trim() === '';
+      await waitFor(() => dirs.every(empty), 10000).catch(() => undefined);
+      for (const d of dirs) if (existsSync(d)) rmdirSync(d);
     }
   });
 
