@@ -35,6 +35,7 @@ const OURS = RUNTIMES.ours;
 const ZYGOTE_ON = process.env['TSSHIM_ZYGOTE'] !== '0';
 const warmOf = (address: string): number[] => processesMatching(`-address ${address} warm`);
 const spareOf = (address: string): number[] => processesMatching(`-address ${address} spare`);
+const zygoteOf = (address: string): number[] => processesMatching(`-address ${address} zygote`);
 const daemonsOf = (address: string, id: string): number[] =>
   processesMatching(`-id ${id} -address ${address}`);
 
@@ -153,8 +154,7 @@ describe('while a shim of ours runs', () => {
       await runDetached(h.cd, h.image, ids[0] ?? '');
       const ready = (): number[] => spareOf(h.cd.address).filter(waitsForJob);
       const zygoteReady = (): boolean =>
-        !ZYGOTE_ON ||
-        processesMatching(`-address ${h.cd.address} zygote`).filter(waitsForJob).length === 1;
+        !ZYGOTE_ON || zygoteOf(h.cd.address).filter(waitsForJob).length === 1;
       await waitFor(
         () => warmOf(h.cd.address).length === 1 && ready().length === 1 && zygoteReady(),
         30000,
@@ -467,9 +467,11 @@ test('with the zygote on, forked spares serve containers as any daemon, and outl
   try {
     const image = await ensureBusyboxImage(cd);
     await runDetached(cd, image, 'zy-keeper');
-    const zygoteOf = (): number[] => processesMatching(`-address ${cd.address} zygote`);
-    await waitFor(() => zygoteOf().length === 1 && waitsForJob(zygoteOf()[0] ?? 0), 30000);
-    const zygote = zygoteOf()[0] ?? 0;
+    await waitFor(
+      () => zygoteOf(cd.address).length === 1 && waitsForJob(zygoteOf(cd.address)[0] ?? 0),
+      30000,
+    );
+    const zygote = zygoteOf(cd.address)[0] ?? 0;
     // The spare made while the zygote booted was a Node start-up; the next ones are forked, and
     // run with the zygote's flags.
     let daemon = 0;
