@@ -58,16 +58,16 @@ function unary<T extends { id: string }, R>(
       throw toTtrpcError(err);
     }
     // Every line about this request names it, so an operator can follow one container.
-    const rlog = log.with({ method, id: req.id, exec_id: execId === '' ? undefined : execId });
-    rlog.debug('request');
+    const fields = { method, id: req.id, exec_id: execId === '' ? undefined : execId };
+    log.debug('request', fields);
     try {
       const result = await run(req);
       return response && result !== undefined ? response.encode(result).finish() : EMPTY;
     } catch (err) {
       const status = toTtrpcError(err);
-      const fields = { code: Code[status.code], error: status.message };
-      if (CLIENT_CODES.has(status.code)) rlog.warn('request failed', fields);
-      else rlog.error('request failed', fields);
+      const failure = { ...fields, code: Code[status.code], error: status.message };
+      if (CLIENT_CODES.has(status.code)) log.warn('request failed', failure);
+      else log.error('request failed', failure);
       throw status;
     }
   };

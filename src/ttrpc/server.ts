@@ -3,6 +3,7 @@
 // The server never drops a healthy peer: only the peer's EOF/error, shutdown() or close() end a
 // connection (containerd treats a closed Task connection as a dead shim).
 import net from 'node:net';
+import { toNumber } from '../base/proto-util.js';
 import { ttrpc } from '../gen/ttrpc.js';
 import { FrameDecoder } from './decoder.js';
 import { MAX_MESSAGE_LENGTH, MessageType, encodeFrame, oversizeMessage } from './frame.js';
@@ -44,9 +45,50 @@ const EVEN_STREAM_ID = 'StreamID must be odd for client initiated streams';
 const STREAM_ID_REUSED = 'StreamID cannot be re-used and must increment';
 const MARSHAL_NIL = 'ttrpc: marshal called with nil';
 
-function int64ToNumber(value: number | { toString(): string } | null | undefined): number {
-  if (value === null || value === undefined) return 0;
-  return typeof value === 'number' ? value : Number(value.toString());
+const deadlineExceeded = (): TtrpcError =>
+  new TtrpcError(Code.DeadlineExceeded, 'context deadline exceeded');
+
+/**
+ * A request's cancellation, made only if its handler asks for the signal: most handlers never
+ * do, and an AbortController and a timer per request were a tenth of a State call's CPU. The
+ * deadline is absolute, so a signal asked for late still aborts when the request's time is up.
+ */
+class Cancellation {
+  #controller: AbortController | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #reason: Error | undefined;
+
+  /** `deadline`: ms since the epoch, or undefined for none. */
+  constructor(private readonly deadline: number | undefined) {}
+
+  get signal(): AbortSignal {
+    if (this.#controller) return this.#controller.signal;
+    const controller = new AbortController();
+    this.#controller = controller;
+    if (this.#reason) controller.abort(this.#reason);
+    else if (this.deadline !== undefined) {
+      const remaining = this.deadline - Date.now();
+      if (remaining <= 0) this.abort(deadlineExceeded());
+      else {
+        this.#timer = setTimeout(() => {
+          this.abort(deadlineExceeded());
+        }, remaining);
+        this.#timer.unref();
+      }
+    }
+    return controller.signal;
+  }
+
+  abort(reason: Error): void {
+    this.#reason ??= reason;
+    clearTimeout(this.#timer);
+    this.#controller?.abort(reason);
+  }
+
+  /** The request is answered: nothing may fire any more. */
+  dispose(): void {
+    clearTimeout(this.#timer);
+  }
 }
 
 export class Server {
@@ -291,7 +333,7 @@ class Connection {
   readonly #server: ConnectionHost;
   readonly #decoder = new FrameDecoder();
   /** In-flight streams; aborted when the connection goes away. */
-  readonly #active = new Map<number, AbortController>();
+  readonly #active = new Map<number, Cancellation>();
   #lastStreamId = 0;
   /** No more requests are read or replies written. */
   #done = false;
@@ -413,7 +455,7 @@ class Connection {
   }
 
   #abortAll(reason: Error): void {
-    for (const controller of this.#active.values()) controller.abort(reason);
+    for (const cancellation of this.#active.values()) cancellation.abort(reason);
   }
 
   #onData(chunk: Buffer): void {
@@ -457,25 +499,22 @@ class Connection {
       this.#sendStatus(streamId, handler.code, handler.message);
       return;
     }
-    const controller = new AbortController();
-    this.#active.set(streamId, controller);
-    let timer: NodeJS.Timeout | undefined;
-    const timeoutMs = int64ToNumber(request.timeout_nano) / 1e6;
-    if (timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS) {
-      timer = setTimeout(() => {
-        controller.abort(new TtrpcError(Code.DeadlineExceeded, 'context deadline exceeded'));
-      }, timeoutMs);
-      timer.unref();
-    }
+    const timeoutMs = toNumber(request.timeout_nano) / 1e6;
+    const cancellation = new Cancellation(
+      timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS ? Date.now() + timeoutMs : undefined,
+    );
+    this.#active.set(streamId, cancellation);
     const ctx: CallContext = {
       service: request.service,
       method: request.method,
       metadata: metadataFromList(request.metadata),
-      signal: controller.signal,
+      get signal() {
+        return cancellation.signal;
+      },
     };
     this.#server.requestStarted();
     void this.#run(handler, request.payload, ctx).then((result) => {
-      clearTimeout(timer);
+      cancellation.dispose();
       this.#active.delete(streamId);
       this.#requests.delete(streamId);
       try {

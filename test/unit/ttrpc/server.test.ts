@@ -34,6 +34,20 @@ const server = new Server();
 const seen: { method: string; payload: string; metadata: [string, string[]][] }[] = [];
 let releaseSlow: (() => void) | undefined;
 let lastAbortReason: unknown;
+let lateSignalGate: (() => void) | undefined;
+
+/** Waits for LateSignal to be running, then lets it look at its signal. */
+async function openLateSignalGate(): Promise<void> {
+  for (;;) {
+    const gate = lateSignalGate;
+    if (gate) {
+      lateSignalGate = undefined;
+      gate();
+      return;
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
 
 function record(method: string, payload: Uint8Array, ctx: CallContext): void {
   seen.push({ method, payload: Buffer.from(payload).toString('hex'), metadata: [...ctx.metadata] });
@@ -72,6 +86,14 @@ before(async () => {
       }),
     Fast: () => Promise.resolve(Buffer.from('fast')),
     UntilAborted: untilAborted,
+    // Looks at its signal only once `lateSignalGate` opens: the signal is made on first use.
+    LateSignal: async (_payload, ctx) => {
+      await new Promise<void>((resolve) => {
+        lateSignalGate = resolve;
+      });
+      lastAbortReason = ctx.signal.reason;
+      return Buffer.from(ctx.signal.aborted ? 'aborted' : 'live');
+    },
     Boom: () => Promise.reject(new Error('boom')),
     SyncThrow: () => {
       throw new Error('thrown synchronously');
@@ -387,6 +409,40 @@ void test('timeout_nano aborts the handler signal with DeadlineExceeded', async 
     assert.equal(reply.response.status?.code, Code.DeadlineExceeded);
     assert.equal(reply.response.status.message, 'context deadline exceeded');
     assert.ok(lastAbortReason instanceof TtrpcError);
+  } finally {
+    socket.destroy();
+  }
+});
+
+void test('a signal first looked at after the deadline is already aborted', async () => {
+  const socket = await connectRaw(socketPath);
+  const reader = new RawReader(socket);
+  try {
+    lastAbortReason = undefined;
+    socket.write(
+      requestFrame(1, { service: 'test.Svc', method: 'LateSignal', timeout_nano: 20_000_000 }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await openLateSignalGate();
+    const reply = await readResponse(reader);
+    assert.equal(Buffer.from(reply.response.payload).toString(), 'aborted');
+    assert.ok(lastAbortReason instanceof TtrpcError);
+    assert.equal(lastAbortReason.code, Code.DeadlineExceeded);
+  } finally {
+    socket.destroy();
+  }
+});
+
+void test('a signal first looked at before the deadline is live', async () => {
+  const socket = await connectRaw(socketPath);
+  const reader = new RawReader(socket);
+  try {
+    socket.write(
+      requestFrame(1, { service: 'test.Svc', method: 'LateSignal', timeout_nano: 60_000_000_000 }),
+    );
+    await openLateSignalGate();
+    const reply = await readResponse(reader);
+    assert.equal(Buffer.from(reply.response.payload).toString(), 'live');
   } finally {
     socket.destroy();
   }
