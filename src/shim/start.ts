@@ -136,11 +136,15 @@ export async function startAction(
 /**
  * containerd's environment for the daemon, with what `start` tells it: the installed executable
  * (an absolute path, as containerd ran it) and whether its group may grow after its container.
+ * GOMAXPROCS=4 in place of containerd's 2, as the reference gives its daemon: runc and the
+ * hooks it runs inherit the daemon's environment, so they see what they see under the reference
+ * (runc passes it on to `runc init`).
  */
 function daemonEnv(env: readonly string[], extra: { binary?: string; grouped: boolean }): string[] {
-  const ours = [SHIM_BINARY_ENV, GROUPED_DAEMON_ENV].map((name) => `${name}=`);
+  const replaced = [SHIM_BINARY_ENV, GROUPED_DAEMON_ENV, 'GOMAXPROCS'].map((name) => `${name}=`);
   return [
-    ...env.filter((e) => !ours.some((prefix) => e.startsWith(prefix))),
+    ...env.filter((e) => !replaced.some((prefix) => e.startsWith(prefix))),
+    'GOMAXPROCS=4',
     ...(extra.binary === undefined ? [] : [`${SHIM_BINARY_ENV}=${extra.binary}`]),
     ...(extra.grouped ? [`${GROUPED_DAEMON_ENV}=1`] : []),
   ];

@@ -365,6 +365,9 @@ describe('no fd leaks into containers', () => {
         // Socket mode, then its directory's: the directory is private to the shim.
         consoleModes: calls.filter((c) => c.console !== undefined).map((c) => c.console),
         canaryReachedRunc: calls.some((c) => c.fds.some((f) => f.endsWith(canary))),
+        // The environment runc runs in (and passes on to `runc init`), per command: the
+        // reference gives its daemon GOMAXPROCS=4, over containerd's 2.
+        gomaxprocs: Object.fromEntries(calls.map((c) => [c.cmd, c.gomaxprocs])),
       };
     };
     const ours = byRuntime.get('ours') ?? [];
@@ -383,6 +386,8 @@ describe('no fd leaks into containers', () => {
       sawCreateStartExec: true,
       consoleModes: ['755 700'],
       canaryReachedRunc: false,
+      // The last call of each: the last `delete` is the shim binary's, run by containerd (2).
+      gomaxprocs: { create: '4', start: '4', exec: '4', kill: '4', delete: '2' },
     });
     // Deliberate difference: the reference passes containerd's inherited fd on to runc.
     assert.deepEqual(summary('reference'), { ...summary('ours'), canaryReachedRunc: true });
@@ -394,6 +399,7 @@ interface RuncCall {
   /** "<fd> <target>" */
   fds: string[];
   console?: string;
+  gomaxprocs?: string;
 }
 
 /** The fd recorder's log as calls. */
@@ -412,6 +418,9 @@ function runcCalls(text: string): RuncCall[] {
     } else if (line.startsWith('console ')) {
       const last = calls.at(-1);
       if (last) last.console = line.slice(8);
+    } else if (line.startsWith('gomaxprocs ')) {
+      const last = calls.at(-1);
+      if (last) last.gomaxprocs = line.slice(11);
     }
   }
   return calls;
