@@ -104,6 +104,13 @@ static Napi::Value Spawn(const Napi::CallbackInfo& info) {
   sigset_t all, none;
   sigfillset(&all);
   sigemptyset(&none);
+  // glibc's sigfillset leaves out its internal signals (32, 33), and for those posix_spawn sets
+  // SIG_IGN in the child, which execve keeps: runc, and through it every container process, would
+  // start with signal 32 ignored. Set in the mask by hand, they get SIG_DFL like every other.
+  for (int sig : {32, 33}) {
+    constexpr int kBits = 8 * sizeof(all.__val[0]);
+    all.__val[(sig - 1) / kBits] |= 1UL << ((sig - 1) % kBits);
+  }
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setsigmask(&attr, &none);
   short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;

@@ -458,6 +458,30 @@ describe('differential: lifecycle', () => {
     );
   });
 
+  // Dispositions survive execve: whatever the shim's spawn of runc leaves ignored or blocked, the
+  // container's processes inherit.
+  test('signals ignored or blocked in an init and an exec: none', async () => {
+    const masks = ['grep', '-E', '^Sig(Ign|Blk)', '/proc/self/status'];
+    await differential(
+      async (rt) => {
+        const id = h.uid(rt, 'sigmask');
+        await h.runDetached(rt, id, [
+          'sh',
+          '-c',
+          'grep -E "^Sig(Ign|Blk)" /proc/self/status > /tmp/init; sleep 1000',
+        ]);
+        const exec = await h.ctr(['task', 'exec', '--exec-id', 'm', id, ...masks]);
+        const init = await h.ctr(['task', 'exec', '--exec-id', 'i', id, 'cat', '/tmp/init']);
+        await h.destroy(id);
+        return { init: init.stdout, exec: exec.stdout };
+      },
+      {
+        init: 'SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000',
+        exec: 'SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000',
+      },
+    );
+  });
+
   // containerd 1.6.20's reference publishes the exits of execs killed by the init's death in
   // whatever order it reaps them; ours always publishes the init exit last (containerd #9719,
   // fixed in the reference from 1.6.29). Both must report the same statuses.
