@@ -136,9 +136,9 @@ export async function startAction(
 /**
  * containerd's environment for the daemon, with what `start` tells it: the installed executable
  * (an absolute path, as containerd ran it) and whether its group may grow after its container.
- * GOMAXPROCS=4 in place of containerd's 2, as the reference gives its daemon: runc and the
- * hooks it runs inherit the daemon's environment, so they see what they see under the reference
- * (runc passes it on to `runc init`).
+ * GOMAXPROCS=4 in place of containerd's 2, as the reference gives its daemon: runc inherits the
+ * daemon's environment (and passes GOMAXPROCS on to `runc init`), so it runs as it does under
+ * the reference.
  */
 function daemonEnv(env: readonly string[], extra: { binary?: string; grouped: boolean }): string[] {
   const replaced = [SHIM_BINARY_ENV, GROUPED_DAEMON_ENV, 'GOMAXPROCS'].map((name) => `${name}=`);
