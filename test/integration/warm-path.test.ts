@@ -394,6 +394,32 @@ test('a cold lock held by a hung process delays a start, never hangs it', async 
   }
 });
 
+// Two launchers that both found the warm process dead can both start one; the second takes the
+// socket from the first. The first, reached by nobody, must not stay: before, it lived on as long
+// as any shim of ours ran (each warm process counted the other as one).
+test('a warm process whose socket another took leaves; the other serves', async () => {
+  const warmDir = mkdtempSync('/tmp/tsshim-warm-');
+  const cd = await startContainerd({ env: { TSSHIM_WARM_DIR: warmDir } });
+  try {
+    const image = await ensureBusyboxImage(cd);
+    await runDetached(cd, image, 'displace-keeper');
+    const { warm: first } = await warmAndSpare(cd);
+    // What the second of two racing takeovers leaves: the first one's socket file gone, and the
+    // next start brings up a warm process of its own on the path.
+    rmSync(warmSocketPath(cd.address, warmDir));
+    await runEcho(cd, image, 'displace-cold', 'cold');
+    await waitFor(() => warmOf(cd.address).some((pid) => pid !== first), 30000);
+    await waitFor(() => !isAlive(first), 15000);
+    assert.equal(warmOf(cd.address).length, 1, 'one warm process');
+    assert.ok(existsSync(warmSocketPath(cd.address, warmDir)), 'its socket stays in place');
+    await runEcho(cd, image, 'displace-warm', 'served warm');
+    await destroy(cd, 'displace-keeper');
+  } finally {
+    await cd.stop();
+    rmSync(warmDir, { recursive: true, force: true });
+  }
+});
+
 /**
  * Where each open fd of `pid` points, with inode numbers left out, sorted; not the /dev/null that
  * libuv keeps open above stdio once a process has listened (its reserve for EMFILE).

@@ -2,7 +2,7 @@
 // It answers the launcher's `start`, `delete`, `-v` and `-info` with code already loaded, and
 // hands new daemons to ready spares, so no Node start-up lies on a container's path. It exits
 // after a bounded idle time, or soon after no shim of ours serves that containerd any more.
-import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { Monitor } from '../../reaper/index.js';
 import { runCommand } from '../command.js';
@@ -52,23 +52,40 @@ export function relayPolicy(address: string, uid = process.getuid?.() ?? 0): Rel
   };
 }
 
+/** What the warm path itself runs: none of them serves a container. */
+const WARM_PATH_ROLES = new Set(['warm', 'zygote', 'spare']);
+
 /**
  * Processes of ours (daemons, relayed runs) serving `address`, other than `except`. A daemon that
- * was a spare shows its flags in its title (space-separated), others in their argv.
+ * was a spare shows its flags in its title (space-separated), others in their argv. Warm
+ * processes, zygotes and spares do not count: two warm processes (one displaced by the other,
+ * below) would otherwise keep each other alive.
  */
 export function ourShimsRunning(address: string, except: ReadonlySet<number>): boolean {
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
     if (!Number.isInteger(pid) || except.has(pid)) continue;
     try {
-      const args = readFileSync(`/proc/${name}/cmdline`, 'latin1').split(/[\0 ]+/);
+      const args = readFileSync(`/proc/${name}/cmdline`, 'latin1')
+        .split(/[\0 ]+/)
+        .filter((arg) => arg !== '');
       const at = args.indexOf('-address');
-      if (args.some(isMainScript) && at >= 0 && args[at + 1] === address) return true;
+      if (!args.some(isMainScript) || at < 0 || args[at + 1] !== address) continue;
+      if (!WARM_PATH_ROLES.has(args.at(-1) ?? '')) return true;
     } catch {
       // exited meanwhile
     }
   }
   return false;
+}
+
+/** The inode `path` names now, or undefined when it names nothing. */
+function inodeAt(path: string): number | undefined {
+  try {
+    return statSync(path).ino;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function runWarm(address: string): Promise<void> {
@@ -89,6 +106,10 @@ async function serveWarm(address: string, coldLock: ColdLock): Promise<void> {
   // undefined: a live warm process already has the socket.
   const fd = await bindUnlessLive(path, 1000);
   if (fd === undefined) return;
+  // Two processes taking over a dead warm process's socket at once can both see it dead; the
+  // second then removes the first one's fresh socket and binds its own. The first, displaced,
+  // is reached by no launcher any more: it notices and leaves.
+  const boundInode = inodeAt(path);
 
   const env = Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
   const monitor = new Monitor();
@@ -124,9 +145,16 @@ async function serveWarm(address: string, coldLock: ColdLock): Promise<void> {
 
   const idleLimit = secondsFromEnv('TSSHIM_WARM_IDLE_SECONDS', DEFAULT_IDLE_SECONDS);
   const linger = secondsFromEnv('TSSHIM_WARM_LINGER_SECONDS', DEFAULT_LINGER_SECONDS);
+  let displaced = false as boolean; // set in the timer below
   await new Promise<void>((resolve) => {
     const timer = setInterval(
       () => {
+        if (inodeAt(path) !== boundInode) {
+          displaced = true;
+          clearInterval(timer);
+          resolve();
+          return;
+        }
         spares.trim();
         if (active > 0) return;
         const now = Date.now();
@@ -153,8 +181,9 @@ async function serveWarm(address: string, coldLock: ColdLock): Promise<void> {
         resolve();
       });
   });
-  // Stop taking requests first: a launcher that finds no warm process starts Node itself.
-  for (const file of [path, coldLockPath(address, dir)]) {
+  // Stop taking requests first: a launcher that finds no warm process starts Node itself. A
+  // displaced process leaves both files to the process that has them now.
+  for (const file of displaced ? [] : [path, coldLockPath(address, dir)]) {
     try {
       unlinkSync(file);
     } catch {
