@@ -107,6 +107,9 @@ async function killDaemons(name: string, warmToo: boolean): Promise<void> {
     for (const pid of warm) process.kill(pid, 'SIGKILL');
   }
   for (const pid of daemons) process.kill(pid, 'SIGKILL');
+  // `ctr task ls` leaves out a task whose shim is dead at once, before containerd's clean-up (our
+  // `delete`) has run; containerd publishes /tasks/delete when that clean-up is done.
+  await Promise.all(ids.map((id) => h.waitEvent(id, '/tasks/delete', 120000)));
   await assertNothingLeft(ids, inits);
 }
 
