@@ -145,14 +145,12 @@ async function serveWarm(address: string, coldLock: ColdLock): Promise<void> {
 
   const idleLimit = secondsFromEnv('TSSHIM_WARM_IDLE_SECONDS', DEFAULT_IDLE_SECONDS);
   const linger = secondsFromEnv('TSSHIM_WARM_LINGER_SECONDS', DEFAULT_LINGER_SECONDS);
-  let displaced = false as boolean; // set in the timer below
-  await new Promise<void>((resolve) => {
+  const ended = await new Promise<'displaced' | 'done'>((resolve) => {
     const timer = setInterval(
       () => {
         if (inodeAt(path) !== boundInode) {
-          displaced = true;
           clearInterval(timer);
-          resolve();
+          resolve('displaced');
           return;
         }
         spares.trim();
@@ -170,7 +168,7 @@ async function serveWarm(address: string, coldLock: ColdLock): Promise<void> {
         noShimsSince ??= now;
         if (idle > idleLimit || now - noShimsSince >= linger) {
           clearInterval(timer);
-          resolve();
+          resolve('done');
         }
       },
       Math.min(CHECK_INTERVAL_MS, linger),
@@ -178,12 +176,12 @@ async function serveWarm(address: string, coldLock: ColdLock): Promise<void> {
     for (const signal of ['SIGTERM', 'SIGINT'] as const)
       process.once(signal, () => {
         clearInterval(timer);
-        resolve();
+        resolve('done');
       });
   });
   // Stop taking requests first: a launcher that finds no warm process starts Node itself. A
   // displaced process leaves both files to the process that has them now.
-  for (const file of displaced ? [] : [path, coldLockPath(address, dir)]) {
+  for (const file of ended === 'displaced' ? [] : [path, coldLockPath(address, dir)]) {
     try {
       unlinkSync(file);
     } catch {
