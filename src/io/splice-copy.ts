@@ -1,20 +1,8 @@
-// A container's output pipe copied into a FIFO with splice(2): the bytes never enter Node. Back-
-// pressure is the kernel's: when the FIFO is full (nobody reads), nothing more is taken from the
-// pipe, so the container blocks in write(2) exactly as with a stream copy; no buffer in between.
-import {
-  native,
-  POLL_READABLE,
-  POLL_WRITABLE,
-  SPLICE_IN_EMPTY,
-  SPLICE_OUT_FULL,
-  type FdWatcher,
-} from '../native/index.js';
-import { errorCode } from '../base/errors.js';
-
-/** Bytes per splice call (the kernel moves at most a pipe's worth anyway). */
-const CHUNK = 1 << 20;
-/** Calls before yielding to the event loop, so a flood never starves the shim. */
-const BURST = 64;
+// A container's output pipe copied into a FIFO with splice(2): the bytes never enter Node, and a
+// native thread moves them, so they never wait for Node's event loop. Back-pressure is the kernel's: when the FIFO is full (nobody reads), nothing more
+// is taken from the pipe, so the container blocks in write(2) exactly as with a stream copy; no
+// buffer in between.
+import { native, POLL_READABLE, type FdWatcher, type SplicePump } from '../native/index.js';
 
 /**
  * 'eof': the source ended and all of it was moved. 'stopped': stop() was called. 'fallback': the
@@ -27,62 +15,41 @@ export type SpliceEnd = 'eof' | 'stopped' | 'fallback';
 export class SpliceCopy {
   readonly done: Promise<SpliceEnd>;
   #resolve!: (end: SpliceEnd) => void;
-  #srcWatch: FdWatcher;
-  #dstWatch: FdWatcher;
+  #pump: SplicePump;
+  #doneWatch: FdWatcher;
   #stopped = false;
+  #movedAtStop = 0;
   /** The error code of a refused splice (with 'fallback'). */
   error: string | undefined;
-  /** Bytes moved so far. */
-  moved = 0;
 
   constructor(
     readonly src: number,
     readonly dst: number,
   ) {
     this.done = new Promise((resolve) => (this.#resolve = resolve));
+    // As a stream copy would leave it, for whatever reads the source after a fallback.
     native.setNonBlocking(src, true);
-    this.#srcWatch = new native.FdWatcher(src, () => {
-      this.#srcWatch.start(0);
-      this.pump();
+    this.#pump = new native.SplicePump(src, dst);
+    this.#doneWatch = new native.FdWatcher(this.#pump.doneFd, () => {
+      const state = this.#pump.state();
+      if (state.end === 'running') return; // not yet: the eventfd is written last
+      this.error = state.code;
+      this.finish(state.end === 'eof' ? 'eof' : 'fallback');
     });
-    this.#dstWatch = new native.FdWatcher(dst, () => {
-      this.#dstWatch.start(0);
-      this.pump();
-    });
-    this.pump();
+    this.#doneWatch.start(POLL_READABLE);
+  }
+
+  /** Bytes moved so far. */
+  get moved(): number {
+    return this.#stopped ? this.#movedAtStop : this.#pump.state().moved;
   }
 
   /**
-   * Moves what can be moved now, without waiting for the watchers: after a stall, timers run
-   * before readiness is polled, so a caller about to give up on the copy tries this first.
+   * Kept for callers about to give up on a stalled copy: the thread moves bytes whenever the
+   * kernel lets it, whatever Node's loop is doing, so there is nothing to nudge.
    */
   pumpNow(): void {
-    this.pump();
-  }
-
-  private pump(): void {
-    if (this.#stopped) return;
-    for (let i = 0; i < BURST; i++) {
-      let n: number;
-      try {
-        n = native.spliceOnce(this.src, this.dst, CHUNK);
-      } catch (err) {
-        this.error = errorCode(err) ?? 'error';
-        this.finish('fallback');
-        return;
-      }
-      if (n > 0) {
-        this.moved += n;
-        continue;
-      }
-      if (n === 0) this.finish('eof');
-      else if (n === SPLICE_IN_EMPTY) this.#srcWatch.start(POLL_READABLE);
-      else if (n === SPLICE_OUT_FULL) this.#dstWatch.start(POLL_WRITABLE);
-      return;
-    }
-    setImmediate(() => {
-      this.pump();
-    });
+    // the thread never waits for the event loop
   }
 
   private finish(end: SpliceEnd): void {
@@ -90,12 +57,13 @@ export class SpliceCopy {
     this.stop();
   }
 
-  /** Stops watching (before the fds are closed); the copy ends where it is. */
+  /** Ends the thread (before the fds are closed); the copy ends where it is. */
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    this.#srcWatch.close();
-    this.#dstWatch.close();
+    this.#doneWatch.close(); // before the pump closes the fd it watches
+    this.#pump.stop();
+    this.#movedAtStop = this.#pump.state().moved;
     this.#resolve('stopped');
   }
 }

@@ -72,11 +72,8 @@ export interface NativeBinding {
   recvMessage(sockFd: number, maxBytes: number): { data: Buffer; fd: number } | null;
 
   // Zero-copy output (native/src/splice.cc).
-  /**
-   * Moves up to `max` bytes from `inFd` to `outFd` (one a pipe, both non-blocking): bytes moved,
-   * 0 at the end of input, SPLICE_IN_EMPTY or SPLICE_OUT_FULL; throws EINVAL if not spliceable.
-   */
-  spliceOnce(inFd: number, outFd: number, max: number): number;
+  /** A thread splicing `src` into `dst` (pipes) until `src` ends, a splice fails or stop(). */
+  SplicePump: new (src: number, dst: number) => SplicePump;
 
   // The daemon's last words (native/src/last-words.cc).
   /** The line written to stderr on SIGABRT, SIGBUS, SIGILL or SIGFPE (" signal=N" appended). */
@@ -108,8 +105,20 @@ export interface NativeBinding {
   waitReadable(fd: number, ms: number): boolean;
 }
 
-export const SPLICE_IN_EMPTY = -1;
-export const SPLICE_OUT_FULL = -2;
+/** How a SplicePump stands; `code` is the errno name of a failed splice. */
+export interface SplicePumpState {
+  end: 'running' | 'eof' | 'error' | 'stopped';
+  code: string | undefined;
+  moved: number;
+}
+
+export interface SplicePump {
+  /** An eventfd, readable once the thread has ended by itself (end of input or an error). */
+  readonly doneFd: number;
+  state(): SplicePumpState;
+  /** Ends the thread; once it returns the copied fds are left alone. Idempotent. */
+  stop(): void;
+}
 
 /** Credentials of a unix socket's peer at connect time. */
 export interface PeerCred {

@@ -95,3 +95,25 @@ test('a splice refused mid-stream leaves what it did not move in the source', as
     for (const fd of [srcR, srcW, dstW]) native.closeFd(fd);
   }
 });
+
+test('bytes move while the event loop is busy, and stop() leaves the rest in the source', async () => {
+  const [srcR, srcW] = native.pipe();
+  const [dstR, dstW] = native.pipe();
+  native.setNonBlocking(dstR, true);
+  try {
+    const copy = new SpliceCopy(srcR, dstW);
+    writeSync(srcW, Buffer.from('moved without the loop'));
+    // Block this thread: only a copy that does not need the event loop moves the bytes now.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+    assert.equal(drain(dstR).toString(), 'moved without the loop');
+    assert.equal(copy.moved, 'moved without the loop'.length);
+    copy.stop();
+    assert.equal(await copy.done, 'stopped');
+    writeSync(srcW, Buffer.from('after stop'));
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    assert.equal(drain(dstR).length, 0);
+    assert.equal(drain(srcR).toString(), 'after stop');
+  } finally {
+    for (const fd of [srcR, srcW, dstR, dstW]) native.closeFd(fd);
+  }
+});
