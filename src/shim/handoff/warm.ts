@@ -53,7 +53,7 @@ export function relayPolicy(address: string, uid = process.getuid?.() ?? 0): Rel
 }
 
 /** What the warm path itself runs: none of them serves a container. */
-const WARM_PATH_ROLES = new Set(['warm', 'zygote', 'spare']);
+export const WARM_PATH_ROLES: ReadonlySet<string> = new Set(['warm', 'zygote', 'spare']);
 
 /**
  * Processes of ours (daemons, relayed runs) serving `address`, other than `except`. A daemon that
