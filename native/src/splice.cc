@@ -99,7 +99,8 @@ class SplicePump : public Napi::ObjectWrap<SplicePump> {
       while (poll(fds, 2, -1) < 0 && errno == EINTR) {
       }
       if (fds[1].revents != 0) return Finish(kStopped, 0);
-      if (!out_full) Gather();
+      // Input with its writers gone (POLLHUP) is all there is: move it at once.
+      if (!out_full && (fds[0].revents & POLLHUP) == 0) Gather();
     }
   }
 
