@@ -139,7 +139,7 @@ class SplicePump : public Napi::ObjectWrap<SplicePump> {
     stop_fd_ = done_fd_ = -1;
   }
 
-  // state(): { end: 'running' | 'eof' | 'error' | 'stopped', errno, moved }.
+  // state(): { end: 'running' | 'eof' | 'error' | 'stopped', code (errno name), moved }.
   Napi::Value State(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     static const char* kNames[] = {"running", "eof", "error", "stopped"};
@@ -163,7 +163,9 @@ class SplicePump : public Napi::ObjectWrap<SplicePump> {
     return info.Env().Undefined();
   }
 
-  Napi::Value DoneFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), done_fd_); }
+  Napi::Value DoneFd(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), done_fd_);
+  }
 
   int src_ = -1;
   int dst_ = -1;

@@ -401,8 +401,8 @@ export class ProcessIO {
     let moved = this.moved();
     for (;;) {
       if ((await withTimeout(done, quietMs)) === true) return;
-      for (const splice of this.#splices) splice.pumpNow();
-      // Stream copies (file://, fallback) move in the poll phase: let it run once.
+      // Stream copies (file://, fallback) move in the poll phase: let it run once. Splice copies
+      // run on threads of their own, whatever the loop does.
       await new Promise((resolve) => setImmediate(resolve));
       const now = this.moved();
       if (now === moved) return;
@@ -425,9 +425,6 @@ export class ProcessIO {
         }
         for (const sink of sinks) n += sink.writableLength;
         return n;
-      },
-      nudge: () => {
-        for (const splice of this.#splices) splice.pumpNow();
       },
     });
   }

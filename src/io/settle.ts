@@ -21,8 +21,6 @@ const POLL_MAX_MS = 8;
 export interface SettleSource {
   /** Bytes written by the process and not yet read by the client, wherever they wait. */
   pending(): number;
-  /** Moves what can be moved now: after a stall, timers run before readiness is polled. */
-  nudge?(): void;
 }
 
 /** Bytes waiting in the pipes or FIFOs `fds` (either end); a closed fd holds none. */
@@ -53,7 +51,8 @@ export async function settle(
     await sleep(delay);
     let pending = source.pending();
     if (pending === last && Date.now() - movedAt >= quietMs) {
-      source.nudge?.();
+      // After a stall, timers run before readiness is polled: let stream copies (file://, a
+      // fallback) take what is ready before giving up.
       await new Promise((resolve) => setImmediate(resolve));
       pending = source.pending();
       if (pending === last) return;

@@ -1,7 +1,7 @@
 // A container's output pipe copied into a FIFO with splice(2): the bytes never enter Node, and a
-// native thread moves them, so they never wait for Node's event loop. Back-pressure is the kernel's: when the FIFO is full (nobody reads), nothing more
-// is taken from the pipe, so the container blocks in write(2) exactly as with a stream copy; no
-// buffer in between.
+// native thread moves them, so they never wait for Node's event loop. Back-pressure is the
+// kernel's: when the FIFO is full (nobody reads), nothing more is taken from the pipe, so the
+// container blocks in write(2) exactly as with a stream copy; no buffer in between.
 import { native, POLL_READABLE, type FdWatcher, type SplicePump } from '../native/index.js';
 
 /**
@@ -42,14 +42,6 @@ export class SpliceCopy {
   /** Bytes moved so far. */
   get moved(): number {
     return this.#stopped ? this.#movedAtStop : this.#pump.state().moved;
-  }
-
-  /**
-   * Kept for callers about to give up on a stalled copy: the thread moves bytes whenever the
-   * kernel lets it, whatever Node's loop is doing, so there is nothing to nudge.
-   */
-  pumpNow(): void {
-    // the thread never waits for the event loop
   }
 
   private finish(end: SpliceEnd): void {
