@@ -153,12 +153,11 @@ class SplicePump : public Napi::ObjectWrap<SplicePump> {
     return out;
   }
 
-  // stop(): the thread has left the fds alone once this returns, and doneFd is closed (its
-  // watcher must be closed first). Idempotent.
+  // stop(): the thread has left the fds alone once this returns (its end is recorded: the loop
+  // only returns through Finish), and doneFd is closed (its watcher must be closed first); the
+  // state stays readable. Idempotent.
   Napi::Value Stop(const Napi::CallbackInfo& info) {
     Join();
-    int expected = kRunning;
-    end_.compare_exchange_strong(expected, kStopped);
     CloseEventFds();
     return info.Env().Undefined();
   }

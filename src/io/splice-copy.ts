@@ -18,7 +18,6 @@ export class SpliceCopy {
   #pump: SplicePump;
   #doneWatch: FdWatcher;
   #stopped = false;
-  #movedAtStop = 0;
   /** The error code of a refused splice (with 'fallback'). */
   error: string | undefined;
 
@@ -41,7 +40,7 @@ export class SpliceCopy {
 
   /** Bytes moved so far. */
   get moved(): number {
-    return this.#stopped ? this.#movedAtStop : this.#pump.state().moved;
+    return this.#pump.state().moved;
   }
 
   private finish(end: SpliceEnd): void {
@@ -55,7 +54,6 @@ export class SpliceCopy {
     this.#stopped = true;
     this.#doneWatch.close(); // before the pump closes the fd it watches
     this.#pump.stop();
-    this.#movedAtStop = this.#pump.state().moved;
     this.#resolve('stopped');
   }
 }

@@ -175,6 +175,19 @@ async function memoryLevels(
   idleMode?: string,
 ): Promise<void> {
   const ids: string[] = [];
+  /** After a pause, the memory of every process of `name` divided by the running containers. */
+  const record = async (as: string): Promise<void> => {
+    await new Promise((r) => setTimeout(r, 2000));
+    const m = memoryKiB(processesOf(cd, name));
+    const per = (v: number): number => v / 1024 / ids.length;
+    results.memory.push({
+      name,
+      mode: as,
+      level: ids.length,
+      rssMiB: per(m.rss),
+      pssMiB: per(m.pss),
+    });
+  };
   try {
     for (const level of N.levels) {
       while (ids.length < level) {
@@ -182,23 +195,11 @@ async function memoryLevels(
         ids.push(args[args.length - 1] ?? '');
         await ctrOk(cd, [...args, 'sleep', '100000']);
       }
-      await new Promise((r) => setTimeout(r, 2000));
-      const m = memoryKiB(processesOf(cd, name));
-      const per = (v: number): number => v / 1024 / level;
-      results.memory.push({ name, mode, level, rssMiB: per(m.rss), pssMiB: per(m.pss) });
+      await record(mode);
     }
     if (idleMode !== undefined) {
-      const level = ids.length;
       await waitFor(() => warmPathPids(cd).length === 0, 120000);
-      await new Promise((r) => setTimeout(r, 2000));
-      const m = memoryKiB(processesOf(cd, name));
-      results.memory.push({
-        name,
-        mode: idleMode,
-        level,
-        rssMiB: m.rss / 1024 / level,
-        pssMiB: m.pss / 1024 / level,
-      });
+      await record(idleMode);
     }
   } finally {
     await remove(cd, ids);
